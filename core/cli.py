@@ -1,0 +1,250 @@
+"""The `motcua` command line: a thin layer that parses arguments and calls the services."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tqdm import tqdm
+
+from core.config import get_settings
+from core.db import session_scope
+from core.errors import MotcuaError
+from core.logging import configure_logging
+
+
+@contextmanager
+def _bar(total: int | None, desc: str) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr, fed with absolute counts."""
+    with tqdm(total=total, desc=desc, unit="", file=sys.stderr, disable=None, leave=False) as bar:
+
+        def update(done: int, total_now: int | None = None) -> None:
+            if total_now is not None and bar.total != total_now:
+                bar.total = total_now
+            bar.n = done
+            bar.refresh()
+
+        yield update
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A transaction on the configured database, with the bundled curated set loaded."""
+    from knowledge.service import ensure_seeded
+
+    with session_scope() as session:
+        report = ensure_seeded(session) if get_settings().seed_curated else None
+        if report is not None:
+            print(f"loaded the bundled knowledge base: {report}", file=sys.stderr)
+        yield session
+
+
+def _ask_service() -> Any:
+    """An AskService over the current knowledge base (index loaded or built once)."""
+    from retrieval.service import AskService, open_retriever
+
+    with _session() as session, _bar(None, "embedding knowledge base") as bar:
+        retriever = open_retriever(session, progress=bar)
+    return AskService(retriever)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer one question."""
+    from knowledge.service import procedure_card
+
+    service = _ask_service()
+    result = service.ask(args.question, lang=args.lang)
+    payload = result.to_json()
+    if result.procedure:
+        with session_scope() as session:
+            payload["answer"] = procedure_card(session, result.procedure, result.lang)
+    if args.json:
+        print(json.dumps(payload, ensure_ascii=False))
+        return 0
+    print(f"{result.status} ({result.lang}, {result.latency_ms:.0f} ms)")
+    if "answer" in payload:
+        card = payload["answer"]
+        print(f"\n{card['title']}  [{card['slug']}{', ' + card['code'] if card['code'] else ''}]")
+        for label, key in (("Summary", "summary"), ("Fees", "fees"), ("Time", "processing_time"),
+                           ("Where to file", "where_to_file"), ("Online", "online_link")):
+            if card.get(key):
+                print(f"{label}: {card[key]}")
+        if card.get("documents"):
+            print("Documents:\n" + "\n".join(f"  - {d}" for d in card["documents"]))
+    print("\nCandidates:")
+    for cand in payload["candidates"][:5]:
+        print(f"  {cand['score']:.4f}  {cand['slug']:<45} {cand['title']}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a question file and print the metrics table."""
+    from retrieval import evaluate
+
+    questions = evaluate.read_questions(Path(args.file))
+    service = _ask_service()
+    with _bar(len(questions), "asking") as bar:
+        scored = evaluate.run(service, questions, ablation=not args.no_ablation, progress=bar)
+    if args.results:
+        evaluate.write_results(scored, Path(args.results))
+    table = evaluate.grouped(scored)
+    print(f"embedder {service.retriever.embedder.name}, {len(service.retriever.procedures)} procedures")
+    print(evaluate.format_table(table))
+    if args.metrics_json:
+        Path(args.metrics_json).write_text(json.dumps(table, indent=2), encoding="utf-8")
+    return 0
+
+
+def cmd_kb_import(args: argparse.Namespace) -> int:
+    """Import procedures from a file; the national portal file is recognised by its fields."""
+    from knowledge import service
+
+    path = Path(args.file)
+    with _session() as session:
+        if _is_national(path) and args.format is None:
+            total = sum(1 for _ in path.open(encoding="utf-8", errors="replace"))
+            with _bar(total, "importing national procedures") as bar:
+                report = service.import_national(session, path, progress=bar)
+        else:
+            report = service.import_file(session, path, args.format)
+    print(f"{path}: {report}")
+    return 0
+
+
+def _is_national(path: Path) -> bool:
+    """A JSON Lines file whose first record has the portal's 'ma_thu_tuc' field."""
+    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+        return False
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first = json.loads(handle.readline() or "{}")
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and "ma_thu_tuc" in first
+
+
+def cmd_kb_import_faq(args: argparse.Namespace) -> int:
+    """Import the portal's FAQ file."""
+    from knowledge import service
+
+    path = Path(args.file)
+    with _session() as session, _bar(None, "importing FAQ") as bar:
+        report = service.import_portal_faq(session, path, parity=args.id_parity, progress=bar)
+    print(f"{path}: {report}")
+    return 0
+
+
+def cmd_kb_export(args: argparse.Namespace) -> int:
+    """Export procedures to a file."""
+    from knowledge import service
+
+    with _session() as session:
+        count = service.export_procedures(session, Path(args.file), args.format, origin=args.origin)
+    print(f"{args.file}: {count} procedures written")
+    return 0
+
+
+def cmd_kb_stats(_args: argparse.Namespace) -> int:
+    """Show what the knowledge base holds."""
+    from knowledge import service
+
+    with _session() as session:
+        print(json.dumps({**service.counts(session), "version": service.kb_version(session)}))
+    return 0
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    """Build (or rebuild with --force) the retrieval index of the current knowledge base."""
+    from retrieval.service import open_retriever
+
+    with _session() as session, _bar(None, "embedding knowledge base") as bar:
+        retriever = open_retriever(session, progress=bar, force=args.force)
+    print(f"index {retriever.version}: {len(retriever.procedures)} procedures, {len(retriever.views)} views")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the decision thresholds on labelled questions and (with --write) save them."""
+    from retrieval import calibrate, evaluate
+    from retrieval.decision import save_thresholds
+
+    questions = evaluate.read_questions(Path(args.file))
+    service = _ask_service()
+    with _bar(len(questions), "searching") as bar:
+        best, summary = calibrate.fit(service, questions, max_wrong=args.max_wrong, progress=bar)
+    print(summary)
+    if args.write:
+        save_thresholds(service.retriever.embedder.name, best)
+        print("thresholds written")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="motcua", description="Help desk in a chat for administrative procedures.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer one question from the knowledge base")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print one JSON object (DESIGN.md contract)")
+    ask.add_argument("--lang", help="answer language (default: the question's)")
+    ask.set_defaults(func=cmd_ask)
+
+    ev = sub.add_parser("eval", help="score a JSON Lines file of questions and print the metrics")
+    ev.add_argument("file")
+    ev.add_argument("--results", help="write one result line per question here")
+    ev.add_argument("--metrics-json", help="also write the metrics table as JSON here")
+    ev.add_argument("--no-ablation", action="store_true", help="skip the BM25-alone and dense-alone rankings")
+    ev.set_defaults(func=cmd_eval)
+
+    kb = sub.add_parser("kb", help="knowledge base: import, export, stats").add_subparsers(dest="kb", required=True)
+    imp = kb.add_parser("import", help="import procedures (YAML, JSON, JSONL, CSV, or the national portal file)")
+    imp.add_argument("file")
+    imp.add_argument("--format", choices=["yaml", "json", "jsonl", "csv"], help="default: from the file suffix")
+    imp.set_defaults(func=cmd_kb_import)
+    faq = kb.add_parser("import-faq", help="import the portal's FAQ file (faq_id, question, answer, procedures)")
+    faq.add_argument("file")
+    faq.add_argument("--id-parity", choices=["even", "odd"], help="only entries whose faq_id has this parity")
+    faq.set_defaults(func=cmd_kb_import_faq)
+    exp = kb.add_parser("export", help="export procedures to YAML, JSON, JSONL or CSV")
+    exp.add_argument("file")
+    exp.add_argument("--format", choices=["yaml", "json", "jsonl", "csv"])
+    exp.add_argument("--origin", choices=["curated", "national", "admin"], help="only procedures of this origin")
+    exp.set_defaults(func=cmd_kb_export)
+    stats = kb.add_parser("stats", help="counts and version of the knowledge base")
+    stats.set_defaults(func=cmd_kb_stats)
+
+    index = sub.add_parser("index", help="retrieval index").add_subparsers(dest="index", required=True)
+    build = index.add_parser("build", help="build the index of the current knowledge base")
+    build.add_argument("--force", action="store_true", help="rebuild even if a persisted one matches")
+    build.set_defaults(func=cmd_index_build)
+
+    cal = sub.add_parser("calibrate", help="fit the answer/clarify/decline thresholds on labelled questions")
+    cal.add_argument("file")
+    cal.add_argument("--max-wrong", type=float, default=0.02, help="highest answered-wrong rate allowed")
+    cal.add_argument("--write", action="store_true", help="save the thresholds for the current embedder")
+    cal.set_defaults(func=cmd_calibrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `motcua` console script."""
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        return int(args.func(args) or 0)
+    except MotcuaError as exc:
+        print(f"motcua: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

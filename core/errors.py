@@ -1,0 +1,23 @@
+"""Domain errors raised by services and mapped once to transport responses."""
+
+from __future__ import annotations
+
+
+class MotcuaError(Exception):
+    """Base of every error the product explains to its user."""
+
+
+class NotFound(MotcuaError):
+    """The named thing does not exist."""
+
+
+class Invalid(MotcuaError):
+    """Input failed validation; the message names the record and field."""
+
+
+class Conflict(MotcuaError):
+    """The change clashes with existing state (duplicate, concurrent claim...)."""
+
+
+class PermissionDenied(MotcuaError):
+    """The caller may not do this."""

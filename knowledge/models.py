@@ -1,0 +1,108 @@
+"""ORM models of the knowledge base: procedures, their per-language texts, and FAQ entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, Date, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now, the only kind of datetime we store."""
+    return dt.datetime.now(dt.UTC)
+
+
+faq_procedures = Table(
+    "faq_procedures",
+    Base.metadata,
+    Column("faq_id", ForeignKey("faq_entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("procedure_id", ForeignKey("procedures.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Procedure(Base):
+    """One administrative procedure, curated or imported from the national database."""
+
+    __tablename__ = "procedures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    category: Mapped[str] = mapped_column(String(200), default="")
+    authority: Mapped[str] = mapped_column(Text, default="")
+    online_link: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    origin: Mapped[str] = mapped_column(String(20), default="curated")  # curated | national | admin
+    ministry: Mapped[str] = mapped_column(String(200), default="")
+    level: Mapped[str] = mapped_column(String(200), default="")
+    last_verified: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    texts: Mapped[list[ProcedureText]] = relationship(
+        back_populates="procedure", cascade="all, delete-orphan", lazy="selectin"
+    )
+    faqs: Mapped[list[FaqEntry]] = relationship(secondary=faq_procedures, back_populates="procedures")
+
+    def text(self, lang: str) -> ProcedureText | None:
+        """The text in lang, else Vietnamese, else any."""
+        by_lang = {t.lang: t for t in self.texts}
+        return by_lang.get(lang) or by_lang.get("vi") or next(iter(by_lang.values()), None)
+
+
+class ProcedureText(Base):
+    """What a procedure says in one language."""
+
+    __tablename__ = "procedure_texts"
+    __table_args__ = (UniqueConstraint("procedure_id", "lang"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id", ondelete="CASCADE"), index=True)
+    lang: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    who: Mapped[str] = mapped_column(Text, default="")
+    steps: Mapped[list[str]] = mapped_column(JSON, default=list)
+    documents: Mapped[list[str]] = mapped_column(JSON, default=list)
+    fees: Mapped[str] = mapped_column(Text, default="")
+    processing_time: Mapped[str] = mapped_column(Text, default="")
+    where_to_file: Mapped[str] = mapped_column(Text, default="")
+    legal_basis: Mapped[list[str]] = mapped_column(JSON, default=list)
+    result: Mapped[str] = mapped_column(Text, default="")
+    conditions: Mapped[str] = mapped_column(Text, default="")
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    procedure: Mapped[Procedure] = relationship(back_populates="texts")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The text's fields as plain data."""
+        return {name: getattr(self, name) for name in TEXT_FIELDS}
+
+
+TEXT_FIELDS = (
+    "title", "summary", "who", "steps", "documents", "fees", "processing_time",
+    "where_to_file", "legal_basis", "result", "conditions", "aliases",
+)
+
+
+class FaqEntry(Base):
+    """Question variants with one answer, tied to one or more procedures."""
+
+    __tablename__ = "faq_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    lang: Mapped[str] = mapped_column(String(8), default="vi")
+    questions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    answer: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(40), default="curated")  # curated | portal | admin
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    procedures: Mapped[list[Procedure]] = relationship(
+        secondary=faq_procedures, back_populates="faqs", lazy="selectin"
+    )

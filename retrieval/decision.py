@@ -1,0 +1,122 @@
+"""The answer decision: answered, clarify, escalated or declined, from retrieval signals and thresholds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from retrieval.normalize import DATA_DIR, fold
+from retrieval.retriever import SearchResult
+
+THRESHOLDS_FILE = DATA_DIR / "thresholds.yaml"
+ANSWERED, CLARIFY, ESCALATED, DECLINED = "answered", "clarify", "escalated", "declined"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Cut-offs on retrieval signals, calibrated per embedder by `motcua calibrate` on labelled questions."""
+
+    answer_dense: float = 0.86  # best view's cosine needed to answer without asking
+    answer_margin: float = 0.10  # relative lead of the first fused score over the second
+    domain_dense: float = 0.80  # below this (and with few known words) a question is off-topic
+    domain_known: float = 0.5  # share of the question's words the knowledge base knows
+    clarify_dense: float = 0.83  # between domain and answer: offer candidates instead of escalating
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain data for the thresholds file."""
+        return asdict(self)
+
+
+def load_thresholds(embedder_name: str, path: Path = THRESHOLDS_FILE) -> Thresholds:
+    """The calibrated thresholds of an embedder, or the defaults."""
+    try:
+        table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError:
+        table = {}
+    values = table.get(embedder_name) or {}
+    return Thresholds(**{k: float(v) for k, v in values.items() if k in Thresholds.__dataclass_fields__})
+
+
+def save_thresholds(embedder_name: str, thresholds: Thresholds, path: Path = THRESHOLDS_FILE) -> None:
+    """Write one embedder's thresholds, keeping the others'."""
+    try:
+        table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError:
+        table = {}
+    table[embedder_name] = {k: round(v, 4) for k, v in thresholds.to_dict().items()}
+    header = "# Written by `motcua calibrate`: decision thresholds per embedder, fitted on labelled questions.\n"
+    path.write_text(header + yaml.safe_dump(table, sort_keys=True), encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _human_patterns() -> re.Pattern[str]:
+    data = yaml.safe_load((DATA_DIR / "intents.yaml").read_text(encoding="utf-8"))
+    phrases = sorted({fold(p) for p in data["human_request"]}, key=len, reverse=True)
+    alternatives = [re.escape(p[:-1]) if p.endswith("*") else re.escape(p) + r"(?!\w)" for p in phrases]
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")")
+
+
+def asks_for_person(question: str) -> bool:
+    """True when the citizen asks for a human official."""
+    return bool(_human_patterns().search(fold(question)))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a question, and how many candidates to offer."""
+
+    status: str
+    offer: int = 0  # candidates to show as buttons (clarify) or 1 (answered)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """The few numbers of a search that the decision reads."""
+
+    wants_person: bool
+    has_words: bool
+    dense: float  # cosine of the first candidate's best view
+    margin: float  # relative lead of the first fused score over the second
+    known: float  # share of the question's words the knowledge base knows
+    n_candidates: int
+
+
+def signals(question: str, result: SearchResult) -> Signals:
+    """Extract the decision's inputs from a search."""
+    words = [t for t in result.query_tokens if "_" not in t]
+    cands = result.candidates
+    first = cands[0] if cands else None
+    second = cands[1] if len(cands) > 1 else None
+    margin = (first.score - second.score) / first.score if first and second and first.score > 0 else 1.0
+    return Signals(
+        wants_person=asks_for_person(question),
+        has_words=bool(words),
+        dense=first.dense if first else 0.0,
+        margin=margin,
+        known=result.known_token_share,
+        n_candidates=len(cands),
+    )
+
+
+def decide_signals(s: Signals, t: Thresholds) -> Decision:
+    """Choose answered / clarify / escalated / declined from signals."""
+    if s.wants_person:
+        return Decision(ESCALATED)
+    if not s.has_words or not s.n_candidates:
+        return Decision(DECLINED)
+    if s.dense < t.domain_dense and s.known < t.domain_known:
+        return Decision(DECLINED)
+    if s.dense >= t.answer_dense and s.margin >= t.answer_margin:
+        return Decision(ANSWERED, 1)
+    if s.dense >= t.clarify_dense or s.known >= t.domain_known:
+        return Decision(CLARIFY, min(3, s.n_candidates))
+    return Decision(ESCALATED)
+
+
+def decide(question: str, result: SearchResult, thresholds: Thresholds) -> Decision:
+    """Choose answered / clarify / escalated / declined for a searched question."""
+    return decide_signals(signals(question, result), thresholds)

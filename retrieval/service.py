@@ -1,0 +1,122 @@
+"""Asking the knowledge base: open (or build) the retriever, search, decide, shape the answer."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.config import Settings, get_settings
+from knowledge.service import kb_version
+from retrieval.corpus import build_corpus
+from retrieval.decision import ANSWERED, CLARIFY, Decision, Thresholds, decide, load_thresholds
+from retrieval.embedders import Embedder, load_embedder
+from retrieval.normalize import detect_lang
+from retrieval.retriever import Retriever, SearchResult, VectorCache
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = 10
+KEEP_INDEX_VERSIONS = 2
+
+
+@dataclass
+class AskResult:
+    """The outcome of one question, in the shape of `motcua ask --json`."""
+
+    status: str
+    procedure: str | None
+    candidates: list[dict[str, Any]]
+    lang: str
+    latency_ms: float
+    offer: int = 0
+    search: SearchResult | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of DESIGN.md."""
+        return {
+            "status": self.status,
+            "procedure": self.procedure,
+            "candidates": self.candidates,
+            "lang": self.lang,
+            "latency_ms": round(self.latency_ms, 2),
+        }
+
+
+class AskService:
+    """Answers questions from one loaded retriever; safe to share across threads."""
+
+    def __init__(self, retriever: Retriever, thresholds: Thresholds | None = None) -> None:
+        self.retriever = retriever
+        self.thresholds = thresholds or load_thresholds(retriever.embedder.name)
+
+    def ask(self, question: str, *, lang: str | None = None) -> AskResult:
+        """Search, decide and shape the answer to a question."""
+        started = time.perf_counter()
+        lang = lang or detect_lang(question)
+        result = self.retriever.search(question, k=CANDIDATES)
+        decision = decide(question, result, self.thresholds)
+        return self._shape(decision, result, lang, started)
+
+    def _shape(self, decision: Decision, result: SearchResult, lang: str, started: float) -> AskResult:
+        title_lang = "vi" if lang == "vi" else "en"
+        candidates = [
+            {
+                "slug": c.entry.slug,
+                "code": c.entry.code,
+                "title": (c.entry.title_en if title_lang == "en" and c.entry.title_en else c.entry.title_vi),
+                "score": round(c.score, 5),
+            }
+            for c in result.candidates
+        ]
+        procedure = candidates[0]["slug"] if decision.status == ANSWERED and candidates else None
+        offer = decision.offer if decision.status in (ANSWERED, CLARIFY) else 0
+        latency = (time.perf_counter() - started) * 1000
+        return AskResult(decision.status, procedure, candidates, lang, latency, offer, result)
+
+
+def open_retriever(
+    session: Session,
+    *,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+) -> Retriever:
+    """The retriever of the current knowledge-base version: loaded from disk, or built and persisted."""
+    settings = settings or get_settings()
+    embedder = embedder or load_embedder(settings.embedder)
+    version = kb_version(session)
+    folder = settings.index_dir / f"{embedder.name.replace(':', '_').replace('/', '_')}-{version}"
+    if not force:
+        loaded = Retriever.load(folder, embedder)
+        if loaded is not None:
+            return loaded
+    started = time.perf_counter()
+    corpus = build_corpus(session)
+    cache = VectorCache(settings.index_dir / "vectors", embedder)
+    retriever = Retriever.build(corpus, embedder, version=version, cache=cache, progress=progress)
+    retriever.save(folder)
+    _prune(settings.index_dir, keep=folder)
+    logger.info(
+        "built index %s: %d procedures, %d views in %.1f s",
+        folder.name, len(corpus.procedures), len(corpus.views), time.perf_counter() - started,
+    )
+    return retriever
+
+
+def _prune(index_dir: Path, keep: Path) -> None:
+    """Drop old index versions; the newest few stay for a quick roll-back."""
+    versions = sorted(
+        (p for p in index_dir.iterdir() if p.is_dir() and (p / "meta.json").exists() and p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in versions[KEEP_INDEX_VERSIONS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)

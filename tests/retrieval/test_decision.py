@@ -1,0 +1,91 @@
+"""The answer decision: each branch at, above and below its threshold, and the thresholds file."""
+
+from pathlib import Path
+
+import pytest
+
+from retrieval.decision import (
+    ANSWERED,
+    CLARIFY,
+    DECLINED,
+    ESCALATED,
+    Signals,
+    Thresholds,
+    asks_for_person,
+    decide_signals,
+    load_thresholds,
+    save_thresholds,
+)
+
+T = Thresholds(answer_dense=0.86, answer_margin=0.1, domain_dense=0.8, domain_known=0.5, clarify_dense=0.83)
+
+
+def sig(**kw: float | bool | int) -> Signals:
+    base = {"wants_person": False, "has_words": True, "dense": 0.9, "margin": 0.3, "known": 1.0, "n_candidates": 10}
+    base.update(kw)
+    return Signals(**base)  # type: ignore[arg-type]
+
+
+def test_confident_and_clear_lead_is_answered() -> None:
+    assert decide_signals(sig(dense=0.86, margin=0.1), T).status == ANSWERED
+    assert decide_signals(sig(), T).offer == 1
+
+
+def test_confident_without_lead_asks_which_one() -> None:
+    decision = decide_signals(sig(dense=0.9, margin=0.09), T)
+    assert decision.status == CLARIFY
+    assert decision.offer == 3
+
+
+def test_just_below_answer_threshold_clarifies() -> None:
+    assert decide_signals(sig(dense=0.859, known=0.0), T).status == CLARIFY
+
+
+def test_in_domain_but_weak_escalates() -> None:
+    assert decide_signals(sig(dense=0.81, known=0.2), T).status == ESCALATED
+
+
+def test_far_and_unknown_words_is_declined() -> None:
+    assert decide_signals(sig(dense=0.79, known=0.49), T).status == DECLINED
+
+
+def test_known_words_keep_a_low_dense_question_in_domain() -> None:
+    assert decide_signals(sig(dense=0.7, known=0.5), T).status == CLARIFY
+
+
+def test_no_words_is_declined_and_person_request_escalates() -> None:
+    assert decide_signals(sig(has_words=False), T).status == DECLINED
+    assert decide_signals(sig(wants_person=True), T).status == ESCALATED
+
+
+def test_clarify_offers_no_more_candidates_than_exist() -> None:
+    assert decide_signals(sig(margin=0.0, n_candidates=2), T).offer == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tôi muốn gặp cán bộ",
+        "toi muon gap can bo",
+        "I want to talk to an official",
+        "Can I speak to a person please",
+        "상담원 연결해 주세요",
+        "Соедините с оператором",
+    ],
+)
+def test_person_requests_are_recognised(text: str) -> None:
+    assert asks_for_person(text)
+
+
+@pytest.mark.parametrize("text", ["gặp gỡ bạn bè", "đăng ký kết hôn", "How do I get a passport?"])
+def test_ordinary_questions_are_not_person_requests(text: str) -> None:
+    assert not asks_for_person(text)
+
+
+def test_thresholds_round_trip_per_embedder(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.yaml"
+    save_thresholds("a", T, path)
+    save_thresholds("b", Thresholds(answer_dense=0.5), path)
+    assert load_thresholds("a", path) == T
+    assert load_thresholds("b", path).answer_dense == 0.5
+    assert load_thresholds("missing", path) == Thresholds()
