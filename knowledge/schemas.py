@@ -10,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,118}$")]
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-LANGS = ("vi", "en")
+# Full content is written in Vietnamese and English; Korean, Russian and Polish carry a title and the
+# phrases people search with, so that foreign residents find the procedure (its card shows English).
+LANGS = ("vi", "en", "ko", "ru", "pl")
+CONTENT_LANGS = ("vi", "en")
 
 
 class ProcedureTextIn(BaseModel):
@@ -57,6 +60,9 @@ class ProcedureIn(BaseModel):
     last_verified: dt.date | None = None
     vi: ProcedureTextIn
     en: ProcedureTextIn | None = None
+    ko: ProcedureTextIn | None = None
+    ru: ProcedureTextIn | None = None
+    pl: ProcedureTextIn | None = None
     faq: list[FaqIn] = Field(default_factory=list)
 
     @field_validator("code")

@@ -18,7 +18,7 @@ from core.errors import Invalid, NotFound
 from knowledge import io as kb_io
 from knowledge.models import TEXT_FIELDS, FaqEntry, Procedure, ProcedureText, faq_procedures, utcnow
 from knowledge.national import iter_national_file, parse_national_record
-from knowledge.schemas import PortalFaqIn, ProcedureIn, ProcedureTextIn
+from knowledge.schemas import CONTENT_LANGS, PortalFaqIn, ProcedureIn, ProcedureTextIn
 
 logger = logging.getLogger(__name__)
 
@@ -339,9 +339,13 @@ def ensure_seeded(session: Session) -> ImportReport | None:
 def procedure_card(session: Session, slug: str, lang: str) -> dict[str, Any]:
     """What a citizen needs of a procedure, in their language where we have it."""
     proc = get_procedure(session, slug)
-    text = proc.text(lang)
+    by_lang = {t.lang: t for t in proc.texts}
+    # Content exists in Vietnamese and English; other languages contribute their title only.
+    text = proc.text(lang if lang in CONTENT_LANGS else "en")
     fields = text.as_dict() if text else {}
     fields.pop("aliases", None)
+    if lang in by_lang and lang not in CONTENT_LANGS:
+        fields["title"] = by_lang[lang].title
     return {
         "slug": proc.slug,
         "code": proc.code,

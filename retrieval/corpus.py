@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from knowledge.models import FaqEntry, Procedure
-from retrieval.normalize import clean, fold, has_diacritics
+from knowledge.schemas import LANGS
+from retrieval.normalize import DATA_DIR, clean, fold, has_diacritics
 
+OFF_TOPIC = "offtopic"
 # How many characters of a long field go into the lexical document: enough for its key words,
 # short enough that one verbose record does not drown the title under length normalisation.
 FIELD_CHARS = 600
@@ -22,9 +25,16 @@ class ProcedureEntry:
 
     slug: str
     code: str | None
-    title_vi: str
-    title_en: str
     category: str
+    titles: dict[str, str]
+
+    def title(self, lang: str) -> str:
+        """The title in lang, else English for foreign languages, else Vietnamese."""
+        fallback = ("en", "vi") if lang != "vi" else ("vi",)
+        for candidate in (lang, *fallback):
+            if self.titles.get(candidate):
+                return self.titles[candidate]
+        return next(iter(self.titles.values()), self.slug)
 
 
 @dataclass
@@ -54,10 +64,14 @@ class Corpus:
         return [ProcedureEntry(**p) for p in data["procedures"]]
 
 
-def _with_folded(text: str) -> list[str]:
-    """The text, plus its unaccented form: dense models match unaccented queries far better to it."""
+def _with_folded(text: str, folded: bool = True) -> list[str]:
+    """The text, plus its unaccented form: dense models match unaccented queries far better to it.
+
+    Imported records skip the folded form: at 2,600 national procedures it would double the embedding
+    time of a cold build, and the lexical index already matches their unaccented words.
+    """
     text = clean(text)
-    return [text, fold(text)] if has_diacritics(text) else [text]
+    return [text, fold(text)] if folded and has_diacritics(text) else [text]
 
 
 def build_corpus(session: Session) -> Corpus:
@@ -66,23 +80,22 @@ def build_corpus(session: Session) -> Corpus:
     procs = session.scalars(select(Procedure).options(selectinload(Procedure.texts)).order_by(Procedure.id)).all()
     position = {p.id: i for i, p in enumerate(procs)}
     for i, proc in enumerate(procs):
-        by_lang = {t.lang: t for t in proc.texts}
-        vi, en = by_lang.get("vi"), by_lang.get("en")
-        title_vi = vi.title if vi else (en.title if en else proc.slug)
-        title_en = en.title if en else ""
-        corpus.procedures.append(ProcedureEntry(proc.slug, proc.code, title_vi, title_en, proc.category))
+        texts = sorted(proc.texts, key=lambda t: LANGS.index(t.lang) if t.lang in LANGS else len(LANGS))
+        titles = {t.lang: t.title for t in texts}
+        corpus.procedures.append(ProcedureEntry(proc.slug, proc.code, proc.category, titles))
         parts: list[str] = []
-        for text in (vi, en):
-            if text is None:
-                continue
+        curated = proc.origin != "national"
+        for text in texts:
             # The title counts twice: it names the procedure, every other field only describes it.
             parts += [text.title, text.title, " ".join(text.aliases), text.summary[:FIELD_CHARS]]
-            parts.append(" ".join(text.documents)[:FIELD_CHARS])
+            parts += [" ".join(text.documents)[:FIELD_CHARS], " ".join(text.steps)[:FIELD_CHARS]]
+            parts += [text.result[:300], text.conditions[:300]]
             for kind, value in (("title", text.title), ("summary", text.summary[:300])):
                 if value:
-                    corpus.views += [View([i], kind, v) for v in _with_folded(value)]
+                    corpus.views += [View([i], kind, v) for v in _with_folded(value, curated)]
             for alias in text.aliases:
-                corpus.views += [View([i], "alias", v) for v in _with_folded(alias)]
+                corpus.views += [View([i], "alias", v) for v in _with_folded(alias, curated)]
+        parts.append(proc.category)
         corpus.documents.append(" ".join(p for p in parts if p))
     faqs = session.scalars(select(FaqEntry).options(selectinload(FaqEntry.procedures)).order_by(FaqEntry.id)).all()
     for faq in faqs:
@@ -90,5 +103,13 @@ def build_corpus(session: Session) -> Corpus:
         if not targets:
             continue
         for question in faq.questions:
-            corpus.views += [View(targets, "faq", v) for v in _with_folded(question)]
+            corpus.views += [View(targets, "faq", v) for v in _with_folded(question, faq.source != "portal")]
+    # Out-of-scope examples belong to no procedure: they tell the decision what "off-topic" looks like.
+    corpus.views += [View([], OFF_TOPIC, v) for text in off_topic_examples() for v in _with_folded(text)]
     return corpus
+
+
+def off_topic_examples() -> list[str]:
+    """The bundled examples of messages outside the product's scope."""
+    data = yaml.safe_load((DATA_DIR / "off_topic.yaml").read_text(encoding="utf-8"))
+    return [clean(str(text)) for text in data["examples"]]

@@ -20,11 +20,12 @@ ANSWERED, CLARIFY, ESCALATED, DECLINED = "answered", "clarify", "escalated", "de
 class Thresholds:
     """Cut-offs on retrieval signals, calibrated per embedder by `motcua calibrate` on labelled questions."""
 
-    answer_dense: float = 0.86  # best view's cosine needed to answer without asking
-    answer_margin: float = 0.10  # relative lead of the first fused score over the second
-    domain_dense: float = 0.80  # below this (and with few known words) a question is off-topic
-    domain_known: float = 0.5  # share of the question's words the knowledge base knows
-    clarify_dense: float = 0.83  # between domain and answer: offer candidates instead of escalating
+    answer_dense: float = 0.88  # best view's cosine needed to answer without asking
+    answer_margin: float = 1.5  # lead of the first fused score over the second (standard deviations)
+    domain_dense: float = 0.80  # below this, and with few known word pairs, a question is off-topic
+    domain_known: float = 0.5  # share of the question's word pairs the knowledge base knows
+    off_topic_gap: float = 0.0  # declined when the closest off-topic example beats the best view by this
+    clarify_gap: float = -0.03  # offering candidates needs the best view this much closer than off-topic
 
     def to_dict(self) -> dict[str, float]:
         """Plain data for the thresholds file."""
@@ -80,8 +81,9 @@ class Signals:
     wants_person: bool
     has_words: bool
     dense: float  # cosine of the first candidate's best view
-    margin: float  # relative lead of the first fused score over the second
-    known: float  # share of the question's words the knowledge base knows
+    margin: float  # lead of the first fused score over the second, in standard deviations
+    known: float  # share of the question's word pairs the knowledge base knows
+    off_topic_gap: float  # closest off-topic example's cosine minus the best procedure view's
     n_candidates: int
 
 
@@ -91,30 +93,35 @@ def signals(question: str, result: SearchResult) -> Signals:
     cands = result.candidates
     first = cands[0] if cands else None
     second = cands[1] if len(cands) > 1 else None
-    margin = (first.score - second.score) / first.score if first and second and first.score > 0 else 1.0
+    margin = first.score - second.score if first and second else 10.0
     return Signals(
         wants_person=asks_for_person(question),
         has_words=bool(words),
         dense=first.dense if first else 0.0,
         margin=margin,
         known=result.known_token_share,
+        off_topic_gap=result.off_topic - (first.dense if first else 0.0),
         n_candidates=len(cands),
     )
 
 
 def decide_signals(s: Signals, t: Thresholds) -> Decision:
-    """Choose answered / clarify / escalated / declined from signals."""
+    """Choose answered / clarify / escalated / declined from signals.
+
+    Off-topic first; then a confident, clear winner is answered; a plausible in-domain question gets
+    candidates to choose from; whatever is left is in-domain but unknown and goes to an official.
+    """
     if s.wants_person:
         return Decision(ESCALATED)
     if not s.has_words or not s.n_candidates:
         return Decision(DECLINED)
-    if s.dense < t.domain_dense and s.known < t.domain_known:
+    if s.off_topic_gap > t.off_topic_gap or (s.dense < t.domain_dense and s.known < t.domain_known):
         return Decision(DECLINED)
+    if s.off_topic_gap > t.clarify_gap:
+        return Decision(ESCALATED)
     if s.dense >= t.answer_dense and s.margin >= t.answer_margin:
         return Decision(ANSWERED, 1)
-    if s.dense >= t.clarify_dense or s.known >= t.domain_known:
-        return Decision(CLARIFY, min(3, s.n_candidates))
-    return Decision(ESCALATED)
+    return Decision(CLARIFY, min(3, s.n_candidates))
 
 
 def decide(question: str, result: SearchResult, thresholds: Thresholds) -> Decision:

@@ -46,17 +46,21 @@ class RowsToProcedures:
 
     def __init__(self, row_procs: Sequence[Sequence[int]], n_procs: int) -> None:
         self.n_procs = n_procs
-        self.row_procs = [list(p) for p in row_procs]
+        # CSR layout: the procedures of row r are flat[ptr[r] : ptr[r] + lens[r]].
+        self.lens = np.array([len(p) for p in row_procs], dtype=np.int64)
+        self.ptr = np.concatenate([[0], np.cumsum(self.lens)[:-1]]).astype(np.int64) if len(row_procs) else self.lens
+        self.flat = np.array([proc for procs in row_procs for proc in procs], dtype=np.int64)
 
     def max_pool(self, row_ids: np.ndarray, row_scores: np.ndarray, floor: float) -> np.ndarray:
         """Per-procedure best score among the given rows; procedures with no row get floor."""
         out = np.full(self.n_procs, floor, dtype=np.float32)
-        for row, score in zip(row_ids.tolist(), row_scores.tolist(), strict=True):
-            if row < 0:
-                continue
-            for proc in self.row_procs[row]:
-                if score > out[proc]:
-                    out[proc] = score
+        keep = row_ids >= 0  # FAISS pads missing neighbours with -1
+        row_ids, row_scores = row_ids[keep], row_scores[keep]
+        lens = self.lens[row_ids]
+        if not lens.sum():
+            return out
+        offsets = np.repeat(self.ptr[row_ids] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        np.maximum.at(out, self.flat[offsets], np.repeat(row_scores, lens).astype(np.float32))
         return out
 
 
@@ -90,6 +94,16 @@ class LexicalIndex:
         self._vocab = set(self._bm25.vocab_dict)
         self._rows = RowsToProcedures(row_procs, n_procs)
         self._identity = all(len(p) == 1 and p[0] == i for i, p in enumerate(row_procs)) and len(texts) == n_procs
+
+    def known_share(self, query_tokens: list[str]) -> float:
+        """Share of the query's word pairs the index knows (of its words, for a one-word query).
+
+        Pairs tell the domain apart far better than single syllables: 'doi', 'tuyen' and 'gio' all occur
+        in procedures, 'doi_tuyen' (national team) does not.
+        """
+        pairs = [t for t in query_tokens if "_" in t]
+        units = pairs or query_tokens
+        return sum(1 for t in units if t in self._vocab) / len(units) if units else 0.0
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score per procedure (best row)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import time
@@ -15,10 +16,10 @@ from sqlalchemy.orm import Session
 from core.config import Settings, get_settings
 from knowledge.service import kb_version
 from retrieval.corpus import build_corpus
-from retrieval.decision import ANSWERED, CLARIFY, Decision, Thresholds, decide, load_thresholds
+from retrieval.decision import ANSWERED, CLARIFY, THRESHOLDS_FILE, Decision, Thresholds, decide, load_thresholds
 from retrieval.embedders import Embedder, load_embedder
-from retrieval.normalize import detect_lang
-from retrieval.retriever import Retriever, SearchResult, VectorCache
+from retrieval.normalize import DATA_DIR, detect_lang
+from retrieval.retriever import INDEX_FORMAT, Retriever, SearchResult, VectorCache
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +66,8 @@ class AskService:
         return self._shape(decision, result, lang, started)
 
     def _shape(self, decision: Decision, result: SearchResult, lang: str, started: float) -> AskResult:
-        title_lang = "vi" if lang == "vi" else "en"
         candidates = [
-            {
-                "slug": c.entry.slug,
-                "code": c.entry.code,
-                "title": (c.entry.title_en if title_lang == "en" and c.entry.title_en else c.entry.title_vi),
-                "score": round(c.score, 5),
-            }
+            {"slug": c.entry.slug, "code": c.entry.code, "title": c.entry.title(lang), "score": round(c.score, 5)}
             for c in result.candidates
         ]
         procedure = candidates[0]["slug"] if decision.status == ANSWERED and candidates else None
@@ -92,7 +87,7 @@ def open_retriever(
     """The retriever of the current knowledge-base version: loaded from disk, or built and persisted."""
     settings = settings or get_settings()
     embedder = embedder or load_embedder(settings.embedder)
-    version = kb_version(session)
+    version = f"{kb_version(session)}-{_data_version()}"
     folder = settings.index_dir / f"{embedder.name.replace(':', '_').replace('/', '_')}-{version}"
     if not force:
         loaded = Retriever.load(folder, embedder)
@@ -109,6 +104,15 @@ def open_retriever(
         folder.name, len(corpus.procedures), len(corpus.views), time.perf_counter() - started,
     )
     return retriever
+
+
+def _data_version() -> str:
+    """Fingerprint of what shapes an index besides the knowledge base: data files and index format."""
+    digest = hashlib.sha256(str(INDEX_FORMAT).encode())
+    for path in sorted(DATA_DIR.glob("*.yaml")):
+        if path.name != THRESHOLDS_FILE.name:  # thresholds act at question time, not in the index
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def _prune(index_dir: Path, keep: Path) -> None:

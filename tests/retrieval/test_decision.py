@@ -17,45 +17,54 @@ from retrieval.decision import (
     save_thresholds,
 )
 
-T = Thresholds(answer_dense=0.86, answer_margin=0.1, domain_dense=0.8, domain_known=0.5, clarify_dense=0.83)
+T = Thresholds(
+    answer_dense=0.86, answer_margin=1.0, domain_dense=0.8, domain_known=0.5, off_topic_gap=0.0, clarify_gap=-0.03
+)
 
 
 def sig(**kw: float | bool | int) -> Signals:
-    base = {"wants_person": False, "has_words": True, "dense": 0.9, "margin": 0.3, "known": 1.0, "n_candidates": 10}
+    base = {
+        "wants_person": False, "has_words": True, "dense": 0.9, "margin": 2.0, "known": 1.0,
+        "off_topic_gap": -0.1, "n_candidates": 10,
+    }
     base.update(kw)
     return Signals(**base)  # type: ignore[arg-type]
 
 
 def test_confident_and_clear_lead_is_answered() -> None:
-    assert decide_signals(sig(dense=0.86, margin=0.1), T).status == ANSWERED
-    assert decide_signals(sig(), T).offer == 1
+    decision = decide_signals(sig(dense=0.86, margin=1.0), T)
+    assert (decision.status, decision.offer) == (ANSWERED, 1)
 
 
 def test_confident_without_lead_asks_which_one() -> None:
-    decision = decide_signals(sig(dense=0.9, margin=0.09), T)
-    assert decision.status == CLARIFY
-    assert decision.offer == 3
+    decision = decide_signals(sig(dense=0.9, margin=0.99), T)
+    assert (decision.status, decision.offer) == (CLARIFY, 3)
 
 
 def test_just_below_answer_threshold_clarifies() -> None:
-    assert decide_signals(sig(dense=0.859, known=0.0), T).status == CLARIFY
+    assert decide_signals(sig(dense=0.859), T).status == CLARIFY
 
 
-def test_in_domain_but_weak_escalates() -> None:
-    assert decide_signals(sig(dense=0.81, known=0.2), T).status == ESCALATED
+def test_closer_to_off_topic_than_allowed_for_options_escalates() -> None:
+    assert decide_signals(sig(off_topic_gap=-0.029), T).status == ESCALATED
+    assert decide_signals(sig(off_topic_gap=-0.03), T).status == ANSWERED
+
+
+def test_closer_to_an_off_topic_example_is_declined() -> None:
+    assert decide_signals(sig(off_topic_gap=0.001), T).status == DECLINED
+    assert decide_signals(sig(off_topic_gap=0.0), T).status == ESCALATED
 
 
 def test_far_and_unknown_words_is_declined() -> None:
     assert decide_signals(sig(dense=0.79, known=0.49), T).status == DECLINED
-
-
-def test_known_words_keep_a_low_dense_question_in_domain() -> None:
-    assert decide_signals(sig(dense=0.7, known=0.5), T).status == CLARIFY
+    assert decide_signals(sig(dense=0.79, known=0.5), T).status == CLARIFY
+    assert decide_signals(sig(dense=0.8, known=0.0), T).status == CLARIFY
 
 
 def test_no_words_is_declined_and_person_request_escalates() -> None:
     assert decide_signals(sig(has_words=False), T).status == DECLINED
     assert decide_signals(sig(wants_person=True), T).status == ESCALATED
+    assert decide_signals(sig(wants_person=True, off_topic_gap=0.5), T).status == ESCALATED
 
 
 def test_clarify_offers_no_more_candidates_than_exist() -> None:
