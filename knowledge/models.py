@@ -106,3 +106,12 @@ class FaqEntry(Base):
     procedures: Mapped[list[Procedure]] = relationship(
         secondary=faq_procedures, back_populates="faqs", lazy="selectin"
     )
+
+
+class KbMeta(Base):
+    """Small key-value facts about the knowledge base (e.g. which bundled seed it was loaded from)."""
+
+    __tablename__ = "kb_meta"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from core.errors import Invalid, NotFound
 from knowledge import io as kb_io
-from knowledge.models import TEXT_FIELDS, FaqEntry, Procedure, ProcedureText, faq_procedures, utcnow
+from knowledge.models import TEXT_FIELDS, FaqEntry, KbMeta, Procedure, ProcedureText, faq_procedures, utcnow
 from knowledge.national import iter_national_file, parse_national_record
 from knowledge.schemas import CONTENT_LANGS, PortalFaqIn, ProcedureIn, ProcedureTextIn
 
 logger = logging.getLogger(__name__)
 
 CURATED_DIR = Path(__file__).resolve().parent / "seed" / "curated"
+SEED_KEY = "curated_seed"
 MAX_ERRORS_SHOWN = 20
 Progress = Callable[[int], None]
 
@@ -77,18 +78,6 @@ def import_file(session: Session, path: Path, fmt: str | None = None, *, origin:
     return upsert_procedures(session, records, origin=origin)
 
 
-def seed_curated(session: Session, folder: Path = CURATED_DIR) -> ImportReport:
-    """Load the bundled curated procedures that the database does not have yet."""
-    records: list[ProcedureIn] = []
-    for path in sorted(folder.glob("*.yaml")):
-        records += validate_records(kb_io.read_records(path), str(path))
-    existing = set(session.scalars(select(Procedure.slug)))
-    missing = [r for r in records if r.slug not in existing]
-    report = upsert_procedures(session, missing, origin="curated")
-    report.skipped += len(records) - len(missing)
-    return report
-
-
 def upsert_procedures(session: Session, records: Iterable[ProcedureIn], *, origin: str) -> ImportReport:
     """Create or update procedures by slug; a national record with the same code becomes the curated one."""
     report = ImportReport()
@@ -113,7 +102,8 @@ def upsert_procedures(session: Session, records: Iterable[ProcedureIn], *, origi
             report.created += 1
         else:
             report.updated += 1
-            if proc.origin == "national":
+            # An admin's edit makes the procedure theirs: later bundled seeds no longer overwrite it.
+            if proc.origin == "national" or origin == "admin":
                 proc.origin = origin
         _apply_record(session, proc, record)
     session.flush()
@@ -328,12 +318,30 @@ def counts(session: Session) -> dict[str, int]:
     return result
 
 
-def ensure_seeded(session: Session) -> ImportReport | None:
-    """Load the bundled curated set into a database that has none of it yet."""
-    has_curated = session.scalar(select(func.count(Procedure.id)).where(Procedure.origin == "curated"))
-    if has_curated:
+def ensure_seeded(session: Session, folder: Path = CURATED_DIR) -> ImportReport | None:
+    """Load the bundled curated set, or its newer version, into the database; None when up to date.
+
+    A new release may improve the bundled procedures: they are re-applied to every procedure that is
+    still as curated (origin 'curated'); ones an admin has edited since (origin 'admin') stay as they are.
+    """
+    files = sorted(folder.glob("*.yaml"))
+    fingerprint = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
+    meta = session.get(KbMeta, SEED_KEY)
+    if meta is not None and meta.value == fingerprint:
         return None
-    return seed_curated(session)
+    records: list[ProcedureIn] = []
+    for path in files:
+        records += validate_records(kb_io.read_records(path), str(path))
+    admin_edited = set(session.scalars(select(Procedure.slug).where(Procedure.origin == "admin")))
+    fresh = [r for r in records if r.slug not in admin_edited]
+    report = upsert_procedures(session, fresh, origin="curated")
+    report.skipped += len(records) - len(fresh)
+    if meta is None:
+        session.add(KbMeta(key=SEED_KEY, value=fingerprint))
+    else:
+        meta.value = fingerprint
+    session.flush()
+    return report
 
 
 def procedure_card(session: Session, slug: str, lang: str) -> dict[str, Any]:

@@ -91,7 +91,7 @@ class LexicalIndex:
         self._bm25 = bm25s.BM25()
         corpus = [tokens(t) or ["_"] for t in texts]
         self._bm25.index(corpus, show_progress=False)
-        self._vocab = set(self._bm25.vocab_dict)
+        self.vocab = set(self._bm25.vocab_dict)
         self._rows = RowsToProcedures(row_procs, n_procs)
         self._identity = all(len(p) == 1 and p[0] == i for i, p in enumerate(row_procs)) and len(texts) == n_procs
 
@@ -103,11 +103,11 @@ class LexicalIndex:
         """
         pairs = [t for t in query_tokens if "_" in t]
         units = pairs or query_tokens
-        return sum(1 for t in units if t in self._vocab) / len(units) if units else 0.0
+        return sum(1 for t in units if t in self.vocab) / len(units) if units else 0.0
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score per procedure (best row)."""
-        known = [t for t in query_tokens if t in self._vocab]
+        known = [t for t in query_tokens if t in self.vocab]
         if not known:
             return np.zeros(self._rows.n_procs, dtype=np.float32)
         row_scores = np.asarray(self._bm25.get_scores(known), dtype=np.float32)

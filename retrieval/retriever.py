@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval import acronyms
 from retrieval.corpus import OFF_TOPIC, Corpus, ProcedureEntry, View
 from retrieval.embedders import Embedder
 from retrieval.indexes import DenseIndex, LexicalIndex
@@ -77,6 +78,7 @@ class Retriever:
         self.off_topic_vectors = vectors[off_rows] if off_rows else np.zeros((0, vectors.shape[1]), np.float32)
         self.lexical_views = LexicalIndex([v.text for v in lexical_views], [v.procs for v in lexical_views], n)
         self.by_slug = {p.slug: i for i, p in enumerate(procedures)}
+        self.acronyms = acronyms.mine(v.text for v in views if v.kind in ("title", "alias"))
 
     @classmethod
     def build(
@@ -135,6 +137,9 @@ class Retriever:
         mode 'lexical' or 'dense' ranks by that side alone (for evaluation); query_vector skips embedding.
         """
         question = clean(question)
+        expansions = acronyms.expand(question, self.acronyms, self.lexical.vocab)
+        if expansions:
+            question = f"{question} ({'; '.join(expansions)})"
         query_tokens = tokens(question)
         n = len(self.procedures)
         t0 = time.perf_counter()
