@@ -24,6 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder comes first on sys.path and its name would shadow the
+# `retrieval` package; the repository root must come first instead.
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 SHARED = REPO.parent / "shared"
 DEV_QUESTIONS = SHARED / "eval" / "questions_dev.jsonl"
 NATIONAL = SHARED / "data" / "national_procedures.jsonl"

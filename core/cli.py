@@ -178,7 +178,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     questions = evaluate.read_questions(Path(args.file))
     service = _ask_service()
     with _bar(len(questions), "searching") as bar:
-        best, summary = calibrate.fit(service, questions, max_wrong=args.max_wrong, progress=bar)
+        items = calibrate.label(service, questions, progress=bar)
+    best, summary = calibrate.fit(items, max_wrong=args.max_wrong)
     print(summary)
     if args.write:
         save_thresholds(service.retriever.embedder.name, best)

@@ -39,28 +39,58 @@ ROUNDS = 6
 
 
 @dataclass
-class _Labelled:
+class Labelled:
+    """A labelled question with the signals and ranking its search produced."""
+
     question: Question
     signals: Signals
-    slugs: list[str]
+    hits: list[bool]  # per candidate: is it an expected procedure (by slug or national code)
 
 
-def outcome(item: _Labelled, thresholds: Thresholds) -> str:
+def outcome(item: Labelled, thresholds: Thresholds) -> str:
     """Name the outcome of one labelled question under the thresholds."""
     decision = decide_signals(item.signals, thresholds)
-    if item.question.expect is None:
+    if item.question.expect is None and not item.question.expect_codes:
         if decision.status == ANSWERED:
             return "off-answered"
         return "off-clarify" if decision.status == CLARIFY else "off-handled"
-    offered = item.slugs[: max(decision.offer, 1)]
+    offered = item.hits[: max(decision.offer, 1)]
     if decision.status == ANSWERED:
-        return "answered-right" if offered[0] == item.question.expect else "answered-wrong"
+        return "answered-right" if offered[0] else "answered-wrong"
     if decision.status == CLARIFY:
-        return "clarify-hit" if item.question.expect in offered else "clarify-miss"
+        return "clarify-hit" if any(offered) else "clarify-miss"
     return "declined" if decision.status == DECLINED else "escalated"
 
 
-def score(items: list[_Labelled], thresholds: Thresholds, max_wrong: float) -> tuple[float, Counter[str]]:
+def label(
+    service: AskService,
+    questions: list[Question],
+    *,
+    regime: str = "curated",
+    progress: Callable[[int], None] | None = None,
+) -> list[Labelled]:
+    """Search every labelled question once; keep those decided by the regime's thresholds.
+
+    regime 'curated' keeps questions decided by the embedder's own thresholds (every question of a small
+    knowledge base), 'large' those decided by the large-regime ones (best candidate an imported record).
+    """
+    items = []
+    for done, question in enumerate((q for q in questions if q.labelled or q.expect_codes), 1):
+        result = service.retriever.search(question.q)
+        large = service.thresholds_for(result) is service.large_thresholds
+        if large != (regime == "large"):
+            continue
+        hits = [
+            c.entry.slug == question.expect or bool(question.expect_codes and c.entry.code in question.expect_codes)
+            for c in result.candidates
+        ]
+        items.append(Labelled(question, signals(question.q, result), hits))
+        if progress:
+            progress(done)
+    return items
+
+
+def score(items: list[Labelled], thresholds: Thresholds, max_wrong: float) -> tuple[float, Counter[str]]:
     """Utility of the thresholds; settings that miss a target score below every one that meets it."""
     counts = Counter(outcome(item, thresholds) for item in items)
     n_in = sum(v for k, v in counts.items() if not k.startswith("off-")) or 1
@@ -72,20 +102,8 @@ def score(items: list[_Labelled], thresholds: Thresholds, max_wrong: float) -> t
     return utility - penalty, counts
 
 
-def fit(
-    service: AskService,
-    questions: list[Question],
-    *,
-    max_wrong: float = 0.02,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[Thresholds, str]:
+def fit(items: list[Labelled], *, max_wrong: float = 0.02) -> tuple[Thresholds, str]:
     """Thresholds of highest utility meeting the wrong-answer and off-topic targets."""
-    items = []
-    for done, question in enumerate((q for q in questions if q.labelled), 1):
-        result = service.retriever.search(question.q)
-        items.append(_Labelled(question, signals(question.q, result), [c.entry.slug for c in result.candidates]))
-        if progress:
-            progress(done)
     current = Thresholds()
     for _ in range(ROUNDS):
         before = current

@@ -27,6 +27,7 @@ class ProcedureEntry:
     code: str | None
     category: str
     titles: dict[str, str]
+    curated: bool = False  # written and checked by people, not imported from the national file
 
     def title(self, lang: str) -> str:
         """The title in lang, else English for foreign languages, else Vietnamese."""
@@ -82,9 +83,9 @@ def build_corpus(session: Session) -> Corpus:
     for i, proc in enumerate(procs):
         texts = sorted(proc.texts, key=lambda t: LANGS.index(t.lang) if t.lang in LANGS else len(LANGS))
         titles = {t.lang: t.title for t in texts}
-        corpus.procedures.append(ProcedureEntry(proc.slug, proc.code, proc.category, titles))
-        parts: list[str] = []
         curated = proc.origin != "national"
+        corpus.procedures.append(ProcedureEntry(proc.slug, proc.code, proc.category, titles, curated))
+        parts: list[str] = []
         for text in texts:
             # The title counts twice: it names the procedure, every other field only describes it.
             parts += [text.title, text.title, " ".join(text.aliases), text.summary[:FIELD_CHARS]]

@@ -32,13 +32,23 @@ class Thresholds:
         return asdict(self)
 
 
-def load_thresholds(embedder_name: str, path: Path = THRESHOLDS_FILE) -> Thresholds:
-    """The calibrated thresholds of an embedder, or the defaults."""
+# From this many procedures on, the knowledge base is in the "large" regime: thousands of look-alike
+# national procedures need more certainty before answering than 43 distinct curated ones.
+LARGE_KB = 500
+
+
+def thresholds_key(embedder_name: str, n_procedures: int) -> str:
+    """The thresholds-file key of an embedder at a knowledge-base size."""
+    return f"{embedder_name}/large" if n_procedures >= LARGE_KB else embedder_name
+
+
+def load_thresholds(embedder_name: str, path: Path = THRESHOLDS_FILE, *, n_procedures: int = 0) -> Thresholds:
+    """The calibrated thresholds of an embedder (for the regime of n_procedures), or the defaults."""
     try:
         table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError:
         table = {}
-    values = table.get(embedder_name) or {}
+    values = table.get(thresholds_key(embedder_name, n_procedures)) or table.get(embedder_name) or {}
     return Thresholds(**{k: float(v) for k, v in values.items() if k in Thresholds.__dataclass_fields__})
 
 

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 FUSION_TOP = 100
 WEIGHTS = {"dense": 1.0, "lexical": 0.5, "views": 0.25}
 EMBED_BATCH = 64
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 
 @dataclass

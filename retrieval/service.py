@@ -16,7 +16,16 @@ from sqlalchemy.orm import Session
 from core.config import Settings, get_settings
 from knowledge.service import kb_version
 from retrieval.corpus import build_corpus
-from retrieval.decision import ANSWERED, CLARIFY, THRESHOLDS_FILE, Decision, Thresholds, decide, load_thresholds
+from retrieval.decision import (
+    ANSWERED,
+    CLARIFY,
+    LARGE_KB,
+    THRESHOLDS_FILE,
+    Decision,
+    Thresholds,
+    decide,
+    load_thresholds,
+)
 from retrieval.embedders import Embedder, load_embedder
 from retrieval.normalize import DATA_DIR, detect_lang
 from retrieval.retriever import INDEX_FORMAT, Retriever, SearchResult, VectorCache
@@ -55,15 +64,26 @@ class AskService:
 
     def __init__(self, retriever: Retriever, thresholds: Thresholds | None = None) -> None:
         self.retriever = retriever
-        self.thresholds = thresholds or load_thresholds(retriever.embedder.name)
+        name = retriever.embedder.name
+        self.thresholds = thresholds or load_thresholds(name)
+        # Among thousands of imported look-alike procedures the bot must be surer before it answers
+        # than when its best candidate is one of the distinct, hand-written curated procedures.
+        large = len(retriever.procedures) >= LARGE_KB
+        self.large_thresholds = (thresholds or load_thresholds(name, n_procedures=LARGE_KB)) if large else None
 
     def ask(self, question: str, *, lang: str | None = None) -> AskResult:
         """Search, decide and shape the answer to a question."""
         started = time.perf_counter()
         lang = lang or detect_lang(question)
         result = self.retriever.search(question, k=CANDIDATES)
-        decision = decide(question, result, self.thresholds)
+        decision = decide(question, result, self.thresholds_for(result))
         return self._shape(decision, result, lang, started)
+
+    def thresholds_for(self, result: SearchResult) -> Thresholds:
+        """The curated-regime thresholds, unless the best candidate is an imported record of a large KB."""
+        if self.large_thresholds is None or (result.candidates and result.candidates[0].entry.curated):
+            return self.thresholds
+        return self.large_thresholds
 
     def _shape(self, decision: Decision, result: SearchResult, lang: str, started: float) -> AskResult:
         candidates = [
