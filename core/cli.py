@@ -187,6 +187,46 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the web app (web chat, API, health checks) with uvicorn."""
+    import uvicorn
+
+    from admin_api.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None)
+    return 0
+
+
+def cmd_chat(_args: argparse.Namespace) -> int:
+    """A terminal chat with the bot, for trying it without any messenger."""
+    import getpass
+
+    from bot.engine import ConversationEngine, Inbound
+    from retrieval.service import AskService, open_retriever
+
+    with _session() as session, _bar(None, "embedding knowledge base") as bar:
+        engine = ConversationEngine(AskService(open_retriever(session, progress=bar)))
+    user = getpass.getuser()
+    print("motcua chat — type a question, a /command, or a button number; Ctrl-D to quit.")
+    buttons: list[Any] = []
+    while True:
+        try:
+            line = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        pressed = buttons[int(line) - 1].payload if line.isdigit() and 0 < int(line) <= len(buttons) else None
+        inbound = Inbound("cli", user, text=None if pressed else line, button=pressed)
+        with session_scope() as session:
+            outcome = engine.handle(session, inbound)
+        buttons = []
+        for reply in outcome.replies:
+            print(reply.text)
+            for button in reply.buttons:
+                buttons.append(button)
+                print(f"  [{len(buttons)}] {button.label}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="motcua", description="Help desk in a chat for administrative procedures.")
@@ -232,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--max-wrong", type=float, default=0.02, help="highest answered-wrong rate allowed")
     cal.add_argument("--write", action="store_true", help="save the thresholds for the current embedder")
     cal.set_defaults(func=cmd_calibrate)
+    serve = sub.add_parser("serve", help="run the web app: web chat, API, webhooks, health checks")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    chat = sub.add_parser("chat", help="chat with the bot in this terminal")
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

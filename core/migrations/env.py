@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import knowledge.models  # noqa: F401  (registers tables on Base.metadata)
+import bot.models  # noqa: F401  (each import registers its tables on Base.metadata)
+import helpdesk.models  # noqa: F401
+import knowledge.models  # noqa: F401
 from core.db import Base, make_engine
 
 target_metadata = Base.metadata

@@ -1,0 +1,99 @@
+"""The FastAPI app: web chat, health checks (and, as they land, admin API, webhooks, dashboard)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import text
+
+from admin_api import errors
+from admin_api.schemas import ChatIn, ChatOut, MessagesOut, SessionId
+from bot import web
+from bot.engine import ConversationEngine
+from core.db import get_engine, session_scope
+from core.errors import NotFound
+from knowledge.service import ensure_seeded
+from retrieval.service import AskService, open_retriever
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def load_engine() -> ConversationEngine:
+    """Seed the knowledge base if needed, load (or build) the index once, and make the engine."""
+    with session_scope() as session:
+        ensure_seeded(session)
+    with session_scope() as session:
+        retriever = open_retriever(session)
+    return ConversationEngine(AskService(retriever))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Heavy things load once, at start-up, never per message."""
+    if getattr(app.state, "engine", None) is None:
+        app.state.engine = load_engine()
+    yield
+
+
+def create_app(engine: ConversationEngine | None = None) -> FastAPI:
+    """The app; tests may hand in a ready engine."""
+    app = FastAPI(title="motcua", description="One-stop help desk in a chat", lifespan=lifespan)
+    app.state.engine = engine
+    errors.install(app)
+
+    @app.post("/api/chat", response_model=ChatOut)
+    def chat(body: ChatIn, request: Request) -> ChatOut:
+        """Send a web-chat message (text or button payload) and get the bot's replies."""
+        with session_scope() as session:
+            outcome = web.post_message(request.app.state.engine, session, body.session, body.text, body.button)
+        replies = [
+            {"id": str(r.message_id), "text": r.text, "buttons": [b.__dict__ for b in r.buttons]} for r in outcome.replies
+        ]
+        return ChatOut.model_validate({"status": outcome.status, "ticket": outcome.ticket, "replies": replies})
+
+    @app.get("/api/chat/{sid}/messages", response_model=MessagesOut)
+    def chat_messages(sid: SessionId, after: Annotated[int | None, Query(ge=0)] = None) -> MessagesOut:
+        """Everything sent to a web-chat session, including officials' later replies."""
+        with session_scope() as session:
+            return MessagesOut.model_validate({"messages": web.messages_for(session, sid, after)})
+
+    @app.get("/chat", include_in_schema=False)
+    def chat_page() -> FileResponse:
+        """The web chat page."""
+        return FileResponse(STATIC / "chat.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        """The chat page's script and styles."""
+        path = (STATIC / name).resolve()
+        if path.parent != STATIC or not path.is_file():
+            raise NotFound(f"no static file {name!r}")
+        return FileResponse(path)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz(request: Request) -> JSONResponse:
+        """The database answers and the retrieval index is loaded."""
+        try:
+            with get_engine().connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+            return JSONResponse({"status": "database unavailable", "detail": str(exc)[:200]}, status_code=503)
+        engine = request.app.state.engine
+        if engine is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        retriever = engine.asker.retriever
+        return JSONResponse({"status": "ready", "index": retriever.version, "procedures": len(retriever.procedures)})
+
+    return app

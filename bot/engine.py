@@ -1,0 +1,322 @@
+"""The channel-agnostic conversation engine: (channel, user, message) -> stored, answered, queued replies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.cards import TELEGRAM_LIMIT, ZALO_LIMIT, render_card, split_message
+from bot.models import ChatMessage, Conversation, Feedback, InboundUpdate
+from bot.texts import say, ui_lang
+from core.errors import NotFound
+from helpdesk.models import OutboxMessage, Ticket
+from helpdesk.service import open_ticket, open_ticket_of, tickets_of
+from helpdesk.sla import VN
+from knowledge.models import Procedure, utcnow
+from knowledge.service import procedure_card
+from retrieval.decision import ANSWERED, CLARIFY, DECLINED, ESCALATED, asks_for_person
+from retrieval.normalize import clean, detect_lang, tokens
+from retrieval.service import AskService
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000  # longer messages are pasted documents, not questions: ask to shorten
+PUSH_CHANNELS = {"telegram": TELEGRAM_LIMIT, "zalo": ZALO_LIMIT}  # delivered through the outbox
+EXCERPT_MESSAGES = 6
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button under a reply; payload comes back when pressed."""
+
+    label: str
+    payload: str
+
+
+@dataclass
+class Reply:
+    """One message to the citizen."""
+
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+    message_id: int | None = None
+
+
+@dataclass
+class Inbound:
+    """A citizen's message as a channel adapter hands it over."""
+
+    channel: str
+    user: str
+    text: str | None = None
+    button: str | None = None
+    external_id: str | None = None  # Telegram update_id, Zalo msg_id: retries carry the same one
+    kind: str = "text"  # text | photo | sticker | voice | location | file | other
+    lang_hint: str | None = None
+    reply_to: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What the engine did with an inbound message."""
+
+    status: str
+    replies: list[Reply] = field(default_factory=list)
+    ticket: str | None = None
+    duplicate: bool = False
+
+
+class ConversationEngine:
+    """Turns inbound messages into replies; everything it does happens in the caller's transaction."""
+
+    def __init__(self, asker: AskService, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.asker = asker
+        self.clock = clock
+
+    def handle(self, session: Session, inbound: Inbound) -> Outcome:
+        """Store, deduplicate, answer and queue the replies of one inbound message."""
+        started = self.clock()
+        if inbound.external_id is not None:
+            seen = session.scalar(
+                select(InboundUpdate.id).where(
+                    InboundUpdate.channel == inbound.channel, InboundUpdate.external_id == inbound.external_id
+                )
+            )
+            if seen is not None:
+                return Outcome("duplicate", duplicate=True)
+        conversation = self._conversation(session, inbound)
+        update = InboundUpdate(
+            channel=inbound.channel,
+            external_id=inbound.external_id,
+            user_key=inbound.user,
+            payload={"text": inbound.text, "button": inbound.button, "kind": inbound.kind},
+            received_at=started,
+        )
+        session.add(update)
+        session.flush()
+        session.add(
+            ChatMessage(
+                conversation_id=conversation.id, direction="in", author="citizen",
+                text=inbound.text or (f"[{inbound.button}]" if inbound.button else f"[{inbound.kind}]"),
+                at=started, inbound_id=update.id,
+            )
+        )
+        outcome = self._route(session, conversation, inbound)
+        for reply in outcome.replies:
+            self._emit(session, conversation, inbound, update, reply, outcome, started)
+        update.processed_at = self.clock()
+        session.flush()
+        return outcome
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def _route(self, session: Session, conv: Conversation, inbound: Inbound) -> Outcome:
+        if inbound.button:
+            return self._button(session, conv, inbound.button)
+        if inbound.kind != "text":
+            return Outcome("unsupported", [Reply(say("unsupported", self._lang(conv, None)))])
+        text = clean(inbound.text or "")
+        if text.startswith("/"):
+            return self._command(session, conv, text)
+        if not tokens(text):
+            return Outcome("empty", [Reply(say("empty", self._lang(conv, None)))])
+        if len(text) > MAX_QUESTION_CHARS:
+            lang = self._lang(conv, text)
+            return Outcome("too_long", [Reply(say("too_long", lang, n=len(text), max=MAX_QUESTION_CHARS))])
+        ticket = open_ticket_of(session, conv.id)
+        if ticket is not None and ticket.status == "acknowledged":
+            # An official owns this conversation now: the bot passes messages on, it does not answer.
+            return Outcome("forwarded", [Reply(say("ticket_open", self._lang(conv, text), code=ticket.code))], ticket.code)
+        return self._question(session, conv, text)
+
+    def _question(self, session: Session, conv: Conversation, text: str) -> Outcome:
+        result = self.asker.ask(text, lang=None)
+        lang = conv.lang or result.lang
+        conv.state = {**conv.state, "last_lang": lang}
+        if result.status == ANSWERED and result.procedure:
+            return self._card(session, conv, result.procedure, lang, status=ANSWERED)
+        if result.status == CLARIFY:
+            offered = result.candidates[: result.offer]
+            conv.state = {**conv.state, "offered": [c["slug"] for c in offered]}
+            buttons = [Button(_short(c["title"]), f"p:{c['slug']}") for c in offered]
+            return Outcome(CLARIFY, [Reply(say("clarify", lang), [*buttons, self._person_button(lang)])])
+        if result.status == ESCALATED:
+            reason = "asked_for_person" if asks_for_person(text) else "low_confidence"
+            return self._escalate(session, conv, text, reason, lang, result.candidates[:5])
+        return Outcome(DECLINED, [Reply(say("declined", lang), [self._person_button(lang)])])
+
+    def _card(self, session: Session, conv: Conversation, slug: str, lang: str, *, status: str) -> Outcome:
+        try:
+            card = procedure_card(session, slug, lang)
+        except NotFound:
+            return Outcome("expired", [Reply(say("expired", lang))])
+        buttons = [Button(say("button_up", lang), "f:+"), Button(say("button_down", lang), "f:-"),
+                   self._person_button(lang)]
+        conv.state = {**conv.state, "last_procedure": slug}
+        return Outcome(status, [Reply(render_card(card, lang), buttons)])
+
+    def _escalate(
+        self, session: Session, conv: Conversation, question: str, reason: str, lang: str,
+        candidates: list[dict[str, Any]] | None = None,
+    ) -> Outcome:
+        recent = session.scalars(
+            select(ChatMessage).where(ChatMessage.conversation_id == conv.id).order_by(ChatMessage.id.desc())
+            .limit(EXCERPT_MESSAGES)
+        ).all()
+        excerpt = [{"direction": m.direction, "text": m.text[:500], "at": m.at.isoformat()} for m in reversed(recent)]
+        ticket = open_ticket(
+            session, conversation_id=conv.id, channel=conv.channel, question=question, reason=reason,
+            lang=lang, now=self.clock(), candidates=candidates, excerpt=excerpt,
+        )
+        deadline = ticket.deadline.astimezone(VN).strftime("%H:%M %d/%m/%Y")
+        return Outcome(ESCALATED, [Reply(say("escalated", lang, code=ticket.code, deadline=deadline))], ticket.code)
+
+    def _button(self, session: Session, conv: Conversation, payload: str) -> Outcome:
+        lang = self._lang(conv, None)
+        kind, _, value = payload.partition(":")
+        if kind == "p" and value:
+            return self._card(session, conv, value, lang, status=ANSWERED)
+        if kind == "h":
+            question = self._last_question(session, conv) or say("button_person", lang)
+            return self._escalate(session, conv, question, "asked_for_person", lang)
+        if kind == "f" and value in ("+", "-"):
+            return self._feedback(session, conv, lang, +1 if value == "+" else -1)
+        if kind == "t":
+            return self._topic(session, lang, value)
+        if kind == "l" and value in ("vi", "en"):
+            conv.lang = value
+            return Outcome("lang", [Reply(say("lang_set", value))])
+        return Outcome("expired", [Reply(say("expired", lang))])
+
+    def _command(self, session: Session, conv: Conversation, text: str) -> Outcome:
+        command, _, arg = text.partition(" ")
+        command = command.split("@", 1)[0].lower()  # Telegram groups send /help@botname
+        lang = self._lang(conv, None)
+        if command == "/start":
+            return Outcome("start", [Reply(say("greeting", lang), [self._person_button(lang)])])
+        if command == "/help":
+            return Outcome("help", [Reply(say("help", lang))])
+        if command == "/lang":
+            if arg.strip() in ("vi", "en"):
+                conv.lang = arg.strip()
+                return Outcome("lang", [Reply(say("lang_set", conv.lang))])
+            return Outcome("lang", [Reply(say("help", lang), [Button("Tiếng Việt", "l:vi"), Button("English", "l:en")])])
+        if command == "/topics":
+            return self._topic(session, lang, "")
+        if command == "/ticket":
+            tickets = tickets_of(session, conv.id)
+            if not tickets:
+                return Outcome("tickets", [Reply(say("no_tickets", lang))])
+            lines = [say("tickets", lang)] + [_ticket_line(t) for t in tickets]
+            return Outcome("tickets", [Reply("\n".join(lines))])
+        return Outcome("help", [Reply(say("help", lang))])
+
+    def _topic(self, session: Session, lang: str, category: str) -> Outcome:
+        curated = select(Procedure).where(Procedure.origin != "national")
+        if not category:
+            categories = sorted(set(session.scalars(select(Procedure.category).where(Procedure.origin != "national"))))
+            return Outcome("topics", [Reply(say("topics", lang), [Button(c, f"t:{c}") for c in categories if c])])
+        procs = session.scalars(curated.where(Procedure.category == category).order_by(Procedure.slug)).all()
+        buttons = [Button(_short(p.text(ui_lang(lang)).title if p.text(ui_lang(lang)) else p.slug), f"p:{p.slug}")
+                   for p in procs[:10]]
+        return Outcome("topics", [Reply(say("topic", lang), buttons)])
+
+    def _feedback(self, session: Session, conv: Conversation, lang: str, value: int) -> Outcome:
+        answer = session.scalar(
+            select(ChatMessage)
+            .where(ChatMessage.conversation_id == conv.id, ChatMessage.direction == "out",
+                   ChatMessage.procedure.is_not(None))
+            .order_by(ChatMessage.id.desc())
+        )
+        if answer is None:
+            return Outcome("expired", [Reply(say("expired", lang))])
+        existing = session.scalar(select(Feedback).where(Feedback.message_id == answer.id))
+        if existing is None:
+            session.add(Feedback(message_id=answer.id, conversation_id=conv.id, value=value, at=self.clock()))
+        else:
+            existing.value = value
+        if value > 0:
+            return Outcome("feedback", [Reply(say("thanks_up", lang))])
+        return Outcome("feedback", [Reply(say("thanks_down", lang), [self._person_button(lang)])])
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _conversation(self, session: Session, inbound: Inbound) -> Conversation:
+        conv = session.scalar(
+            select(Conversation).where(Conversation.channel == inbound.channel, Conversation.user_key == inbound.user)
+        )
+        if conv is None:
+            conv = Conversation(channel=inbound.channel, user_key=inbound.user, state={})
+            if inbound.lang_hint in ("vi", "en"):
+                conv.state = {"last_lang": inbound.lang_hint}
+            session.add(conv)
+            session.flush()
+        return conv
+
+    def _lang(self, conv: Conversation, text: str | None) -> str:
+        if conv.lang:
+            return conv.lang
+        if text:
+            return detect_lang(text)
+        return str(conv.state.get("last_lang") or "vi")
+
+    def _last_question(self, session: Session, conv: Conversation) -> str | None:
+        return session.scalar(
+            select(ChatMessage.text)
+            .where(ChatMessage.conversation_id == conv.id, ChatMessage.direction == "in",
+                   ~ChatMessage.text.startswith("["), ~ChatMessage.text.startswith("/"))
+            .order_by(ChatMessage.id.desc())
+        )
+
+    def _person_button(self, lang: str) -> Button:
+        return Button(say("button_person", lang), "h")
+
+    def _emit(
+        self, session: Session, conv: Conversation, inbound: Inbound, update: InboundUpdate, reply: Reply,
+        outcome: Outcome, started: dt.datetime,
+    ) -> None:
+        """Log the reply with its latency and, on push channels, queue it in the outbox."""
+        buttons = [{"label": b.label, "payload": b.payload} for b in reply.buttons]
+        message = ChatMessage(
+            conversation_id=conv.id, direction="out", author="bot", text=reply.text, buttons=buttons,
+            at=self.clock(), inbound_id=update.id, status=outcome.status,
+            procedure=conv.state.get("last_procedure") if outcome.status == ANSWERED else None,
+            latency_ms=(self.clock() - started).total_seconds() * 1000, ticket_code=outcome.ticket,
+        )
+        session.add(message)
+        session.flush()
+        reply.message_id = message.id
+        enqueue(session, conv.channel, conv.user_key, reply.text, buttons, message.id, inbound.reply_to)
+
+
+def enqueue(
+    session: Session, channel: str, recipient: str, text: str, buttons: list[dict[str, str]],
+    chat_message_id: int | None, reply_to: str | None = None,
+) -> None:
+    """Queue a message for a push channel, split to its length limit (buttons under the last part)."""
+    limit = PUSH_CHANNELS.get(channel)
+    if limit is None:
+        return  # web chat reads its messages from the log; nothing to push
+    parts = split_message(text, limit)
+    for index, part in enumerate(parts):
+        session.add(
+            OutboxMessage(
+                channel=channel, recipient=recipient, chat_message_id=chat_message_id, text=part,
+                buttons=buttons if index == len(parts) - 1 else [], reply_to=reply_to if index == 0 else None,
+            )
+        )
+
+
+def _short(title: str, limit: int = 60) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def _ticket_line(ticket: Ticket) -> str:
+    deadline = ticket.deadline.astimezone(VN).strftime("%H:%M %d/%m")
+    return f"• {ticket.code} — {ticket.status} — {deadline}"

@@ -1,0 +1,93 @@
+"""What the bot says, in Vietnamese and English (other languages get English)."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "greeting": {
+        "vi": "Xin chào! Tôi là trợ lý Một cửa. Hãy hỏi tôi về thủ tục hành chính: cần giấy tờ gì, lệ phí, "
+        "thời gian, nộp ở đâu. Gõ /help để xem hướng dẫn.",
+        "en": "Hello! I am the One-Stop assistant. Ask me about administrative procedures: documents, fees, "
+        "processing time, where to file. Type /help for more.",
+    },
+    "help": {
+        "vi": "Cách dùng:\n• Gõ câu hỏi, ví dụ: \"làm lại căn cước bị mất\"\n• /topics — xem thủ tục theo lĩnh vực\n"
+        "• /ticket — các yêu cầu đã chuyển cán bộ\n• /lang vi|en — đổi ngôn ngữ\n• Nút \"Gặp cán bộ\" — chuyển câu hỏi "
+        "cho cán bộ trả lời",
+        "en": "How to use:\n• Type a question, e.g. \"replace a lost ID card\"\n• /topics — browse procedures\n"
+        "• /ticket — your questions handed to officials\n• /lang vi|en — change language\n"
+        "• \"Talk to an official\" button — hand your question to an official",
+    },
+    "clarify": {
+        "vi": "Bạn hỏi về thủ tục nào dưới đây?",
+        "en": "Which of these procedures do you mean?",
+    },
+    "declined": {
+        "vi": "Xin lỗi, tôi chỉ trả lời câu hỏi về thủ tục hành chính. Nếu cần, bạn có thể gặp cán bộ.",
+        "en": "Sorry, I can only answer questions about administrative procedures. You can ask an official if "
+        "you need to.",
+    },
+    "escalated": {
+        "vi": "Tôi đã chuyển câu hỏi của bạn cho cán bộ. Mã yêu cầu: {code}. Cán bộ sẽ trả lời trước {deadline}.",
+        "en": "I have passed your question to an official. Ticket {code}. An official will answer by {deadline}.",
+    },
+    "ticket_open": {
+        "vi": "Câu hỏi của bạn đang được cán bộ xử lý (mã {code}). Tin nhắn này đã được chuyển cho cán bộ.",
+        "en": "An official is handling your question (ticket {code}). This message has been passed on.",
+    },
+    "no_tickets": {"vi": "Bạn chưa có yêu cầu nào.", "en": "You have no tickets."},
+    "tickets": {"vi": "Yêu cầu của bạn:", "en": "Your tickets:"},
+    "topics": {"vi": "Chọn lĩnh vực:", "en": "Choose a topic:"},
+    "topic": {"vi": "Thủ tục trong lĩnh vực này:", "en": "Procedures in this topic:"},
+    "lang_set": {"vi": "Đã chuyển sang tiếng Việt.", "en": "Language set to English."},
+    "empty": {
+        "vi": "Bạn hãy gõ câu hỏi về thủ tục hành chính nhé.",
+        "en": "Please type a question about an administrative procedure.",
+    },
+    "too_long": {
+        "vi": "Câu hỏi dài quá ({n} ký tự). Bạn hãy tóm tắt trong khoảng {max} ký tự nhé.",
+        "en": "Your message is too long ({n} characters). Please shorten it to about {max} characters.",
+    },
+    "unsupported": {
+        "vi": "Hiện tôi chỉ đọc được tin nhắn chữ. Bạn hãy gõ câu hỏi nhé.",
+        "en": "I can only read text messages for now. Please type your question.",
+    },
+    "thanks_up": {"vi": "Cảm ơn bạn đã đánh giá!", "en": "Thank you for your feedback!"},
+    "thanks_down": {
+        "vi": "Xin lỗi vì câu trả lời chưa tốt. Bạn có muốn gặp cán bộ không?",
+        "en": "Sorry the answer did not help. Would you like to ask an official?",
+    },
+    "button_person": {"vi": "👤 Gặp cán bộ", "en": "👤 Talk to an official"},
+    "button_up": {"vi": "👍", "en": "👍"},
+    "button_down": {"vi": "👎", "en": "👎"},
+    "expired": {
+        "vi": "Nút này không còn hiệu lực. Bạn hãy gõ lại câu hỏi nhé.",
+        "en": "This button is no longer valid. Please type your question again.",
+    },
+    "card_check": {
+        "vi": "Thông tin có thể thay đổi; hãy kiểm tra trên Cổng Dịch vụ công quốc gia trước khi nộp.",
+        "en": "Details can change; please check the National Public Service Portal before filing.",
+    },
+}
+
+CARD_LABELS: dict[str, dict[str, str]] = {
+    "who": {"vi": "Ai được làm", "en": "Who may apply"},
+    "documents": {"vi": "Hồ sơ cần có", "en": "Documents"},
+    "fees": {"vi": "Lệ phí", "en": "Fees"},
+    "processing_time": {"vi": "Thời gian giải quyết", "en": "Processing time"},
+    "where_to_file": {"vi": "Nơi nộp", "en": "Where to file"},
+    "steps": {"vi": "Các bước", "en": "Steps"},
+    "online_link": {"vi": "Nộp trực tuyến", "en": "File online"},
+    "legal_basis": {"vi": "Căn cứ pháp lý", "en": "Legal basis"},
+    "code": {"vi": "Mã thủ tục", "en": "Procedure code"},
+    "last_verified": {"vi": "Cập nhật", "en": "Last verified"},
+}
+
+
+def ui_lang(lang: str | None) -> str:
+    """The language the bot speaks: Vietnamese or English."""
+    return "vi" if lang == "vi" else "en"
+
+
+def say(key: str, lang: str | None, **values: object) -> str:
+    """A bot sentence in the citizen's language, filled in."""
+    return TEXTS[key][ui_lang(lang)].format(**values)
