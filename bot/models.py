@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base
+from core.db import Base, UtcDateTime
 from knowledge.models import utcnow
 
 
@@ -23,8 +23,8 @@ class Conversation(Base):
     user_key: Mapped[str] = mapped_column(String(120))  # ids as strings: Zalo's exceed 2^53
     lang: Mapped[str | None] = mapped_column(String(8))  # chosen with /lang; None: the question's language
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
 class InboundUpdate(Base):
@@ -38,8 +38,8 @@ class InboundUpdate(Base):
     external_id: Mapped[str | None] = mapped_column(String(120))
     user_key: Mapped[str] = mapped_column(String(120))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class ChatMessage(Base):
@@ -53,7 +53,7 @@ class ChatMessage(Base):
     author: Mapped[str] = mapped_column(String(20), default="citizen")  # citizen | bot | official
     text: Mapped[str] = mapped_column(Text, default="")
     buttons: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_updates.id", ondelete="SET NULL"))
     status: Mapped[str | None] = mapped_column(String(20))  # answered | clarify | escalated | declined | ...
     procedure: Mapped[str | None] = mapped_column(String(120))
@@ -71,4 +71,4 @@ class Feedback(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("chat_messages.id", ondelete="CASCADE"))
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     value: Mapped[int] = mapped_column(Integer)  # +1 or -1
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base
+from core.db import Base, UtcDateTime
 
 
 def utcnow() -> dt.datetime:
@@ -40,8 +40,8 @@ class Procedure(Base):
     ministry: Mapped[str] = mapped_column(String(200), default="")
     level: Mapped[str] = mapped_column(String(200), default="")
     last_verified: Mapped[dt.date | None] = mapped_column(Date)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     texts: Mapped[list[ProcedureText]] = relationship(
         back_populates="procedure", cascade="all, delete-orphan", lazy="selectin"
@@ -100,8 +100,8 @@ class FaqEntry(Base):
     questions: Mapped[list[str]] = mapped_column(JSON, default=list)
     answer: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(40), default="curated")  # curated | portal | admin
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     procedures: Mapped[list[Procedure]] = relationship(
         secondary=faq_procedures, back_populates="faqs", lazy="selectin"

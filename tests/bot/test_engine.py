@@ -1,0 +1,184 @@
+"""The conversation engine on a real database and the bundled knowledge base (hash embedder)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.engine import ConversationEngine, Inbound
+from bot.models import ChatMessage, Conversation, Feedback, InboundUpdate
+from core.config import Settings
+from core.db import session_scope
+from helpdesk.models import OutboxMessage, Ticket
+from knowledge.service import ensure_seeded
+from retrieval.decision import Thresholds
+from retrieval.service import AskService, open_retriever
+
+ALWAYS_ANSWER = Thresholds(
+    answer_dense=-1, answer_margin=-100, domain_dense=-1, domain_known=0, off_topic_gap=10, clarify_gap=10
+)
+NEVER_ANSWER = Thresholds(
+    answer_dense=2, answer_margin=100, domain_dense=-1, domain_known=0, off_topic_gap=10, clarify_gap=10
+)
+ALWAYS_DECLINE = Thresholds(off_topic_gap=-10)
+
+
+@pytest.fixture
+def retriever(settings: Settings):  # noqa: ANN201
+    with session_scope() as session:
+        ensure_seeded(session)
+    with session_scope() as session:
+        return open_retriever(session)
+
+
+def engine_with(retriever, thresholds: Thresholds) -> ConversationEngine:  # noqa: ANN001
+    return ConversationEngine(AskService(retriever, thresholds))
+
+
+def send(engine: ConversationEngine, channel: str = "web", user: str = "u1", **kw):  # noqa: ANN003, ANN201
+    with session_scope() as session:
+        return engine.handle(session, Inbound(channel=channel, user=user, **kw))
+
+
+@pytest.fixture
+def db() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+def test_confident_answer_is_a_card_with_feedback_and_person_buttons(retriever) -> None:  # noqa: ANN001
+    outcome = send(engine_with(retriever, ALWAYS_ANSWER), text="Thủ tục đăng ký khai sinh cho con")
+    assert outcome.status == "answered"
+    card = outcome.replies[0]
+    assert card.text.startswith("📄 ")
+    for label in ("Hồ sơ cần có", "Lệ phí", "Thời gian giải quyết", "Nơi nộp", "Mã thủ tục", "Cập nhật"):
+        assert label in card.text
+    assert [b.payload for b in card.buttons] == ["f:+", "f:-", "h"]
+
+
+def test_english_question_gets_an_english_card(retriever) -> None:  # noqa: ANN001
+    outcome = send(engine_with(retriever, ALWAYS_ANSWER), text="How do I register the birth of my baby?")
+    assert "Documents" in outcome.replies[0].text and "File online" in outcome.replies[0].text
+
+
+def test_unsure_offers_three_candidates_and_a_person(retriever) -> None:  # noqa: ANN001
+    engine = engine_with(retriever, NEVER_ANSWER)
+    outcome = send(engine, text="đăng ký tạm trú")
+    assert outcome.status == "clarify"
+    payloads = [b.payload for b in outcome.replies[0].buttons]
+    assert len(payloads) == 4 and payloads[-1] == "h"
+    assert all(p.startswith("p:") for p in payloads[:3])
+    chosen = send(engine, button=payloads[0])
+    assert chosen.status == "answered" and chosen.replies[0].text.startswith("📄 ")
+
+
+def test_off_topic_is_declined_with_a_person_button(retriever) -> None:  # noqa: ANN001
+    outcome = send(engine_with(retriever, ALWAYS_DECLINE), text="Hôm nay trời có nắng không?")
+    assert outcome.status == "declined"
+    assert outcome.replies[0].buttons[-1].payload == "h"
+
+
+def test_asking_for_a_person_opens_one_ticket_with_code_and_deadline(retriever, db: Session) -> None:  # noqa: ANN001
+    engine = engine_with(retriever, ALWAYS_ANSWER)
+    send(engine, text="đổi bằng lái xe hết hạn")
+    outcome = send(engine, text="tôi muốn gặp cán bộ")
+    assert outcome.status == "escalated" and outcome.ticket
+    assert outcome.ticket in outcome.replies[0].text
+    again = send(engine, button="h")
+    assert again.ticket == outcome.ticket  # one open ticket per conversation
+    ticket = db.scalar(select(Ticket).where(Ticket.code == outcome.ticket))
+    assert ticket.reason == "asked_for_person" and ticket.status == "new"
+    assert ticket.deadline > ticket.created_at
+    assert any("bằng lái" in m["text"] for m in ticket.excerpt)
+    listing = send(engine, text="/ticket")
+    assert outcome.ticket in listing.replies[0].text
+
+
+def test_official_owned_conversation_is_not_answered_by_the_bot(retriever) -> None:  # noqa: ANN001
+    engine = engine_with(retriever, ALWAYS_ANSWER)
+    code = send(engine, text="tôi muốn gặp cán bộ").ticket
+    with session_scope() as session:
+        session.scalar(select(Ticket).where(Ticket.code == code)).status = "acknowledged"
+    outcome = send(engine, text="đăng ký khai sinh")
+    assert outcome.status == "forwarded" and code in outcome.replies[0].text
+
+
+def test_duplicate_update_is_processed_once(retriever, db: Session) -> None:  # noqa: ANN001
+    engine = engine_with(retriever, ALWAYS_ANSWER)
+    first = send(engine, channel="telegram", user="42", text="đăng ký kết hôn", external_id="1001")
+    second = send(engine, channel="telegram", user="42", text="đăng ký kết hôn", external_id="1001")
+    assert first.replies and second.duplicate and not second.replies
+    assert db.scalar(select(func.count(InboundUpdate.id))) == 1
+    assert db.scalar(select(func.count(OutboxMessage.id))) == 1
+
+
+def test_push_channels_queue_replies_split_to_their_limit(retriever, db: Session) -> None:  # noqa: ANN001
+    engine = engine_with(retriever, ALWAYS_ANSWER)
+    send(engine, channel="zalo", user="8765432109876543210", text="cấp giấy phép xây dựng nhà ở", reply_to="m1")
+    parts = db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert parts and all(len(p.text) <= 2000 for p in parts)
+    assert parts[0].reply_to == "m1" and parts[0].recipient == "8765432109876543210"
+    assert parts[-1].buttons and all(not p.buttons for p in parts[:-1])
+    send(engine, channel="web", user="w", text="đăng ký khai sinh")
+    assert db.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.channel == "web")) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [("", "empty"), ("🙂🙂🙂", "empty"), ("\u200b\u200f\u202e", "empty"), ("x" * 10_000, "too_long")],
+)
+def test_bad_messages_get_a_clear_reply_and_are_kept(retriever, db: Session, text: str, status: str) -> None:  # noqa: ANN001
+    outcome = send(engine_with(retriever, ALWAYS_ANSWER), text=text)
+    assert outcome.status == status and outcome.replies[0].text
+    assert db.scalar(select(func.count(ChatMessage.id)).where(ChatMessage.direction == "in")) == 1
+
+
+def test_markup_in_a_question_stays_plain_text(retriever) -> None:  # noqa: ANN001
+    outcome = send(engine_with(retriever, NEVER_ANSWER), text="<b>khai sinh</b> **con** [x](http://evil)")
+    assert outcome.status == "clarify"
+    assert "<" not in outcome.replies[0].text
+
+
+def test_non_text_message_gets_a_text_only_reply(retriever) -> None:  # noqa: ANN001
+    assert send(engine_with(retriever, ALWAYS_ANSWER), kind="sticker").status == "unsupported"
+
+
+def test_commands(retriever) -> None:  # noqa: ANN001
+    engine = engine_with(retriever, ALWAYS_ANSWER)
+    assert "Xin chào" in send(engine, text="/start").replies[0].text
+    assert "/topics" in send(engine, text="/help").replies[0].text
+    topics = send(engine, text="/topics").replies[0].buttons
+    assert "t:civil-status" in [b.payload for b in topics]
+    in_topic = send(engine, button="t:civil-status").replies[0].buttons
+    assert "p:birth-registration" in [b.payload for b in in_topic]
+    assert send(engine, text="/lang en").replies[0].text == "Language set to English."
+    assert "How to use" in send(engine, text="/help").replies[0].text
+    assert send(engine, button="zz:unknown").status == "expired"
+
+
+def test_feedback_is_stored_and_thumbs_down_offers_an_official(retriever, db: Session) -> None:  # noqa: ANN001
+    engine = engine_with(retriever, ALWAYS_ANSWER)
+    send(engine, text="đăng ký kết hôn")
+    assert send(engine, button="f:+").status == "feedback"
+    down = send(engine, button="f:-")
+    assert down.replies[0].buttons[0].payload == "h"
+    values = db.scalars(select(Feedback.value)).all()
+    assert values == [-1]  # one vote per answer; the citizen changed their mind
+
+
+def test_state_survives_a_restart(retriever, db: Session) -> None:  # noqa: ANN001
+    send(engine_with(retriever, NEVER_ANSWER), text="/lang en")
+    fresh = engine_with(retriever, NEVER_ANSWER)  # a new process would build a new engine like this
+    assert "How to use" in send(fresh, text="/help").replies[0].text
+    conv = db.scalar(select(Conversation))
+    assert conv.lang == "en"
+
+
+def test_reply_latency_is_logged(retriever, db: Session) -> None:  # noqa: ANN001
+    send(engine_with(retriever, ALWAYS_ANSWER), text="đăng ký khai tử")
+    out = db.scalar(select(ChatMessage).where(ChatMessage.direction == "out"))
+    assert out.latency_ms is not None and out.latency_ms >= 0 and out.status == "answered"
+    assert out.procedure
