@@ -12,7 +12,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
 
-from admin_api import errors
+from admin_api import errors, telegram_routes, zalo_routes
 from admin_api.schemas import ChatIn, ChatOut, MessagesOut, SessionId
 from bot import web
 from bot.engine import ConversationEngine
@@ -39,7 +39,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Heavy things load once, at start-up, never per message."""
     if getattr(app.state, "engine", None) is None:
         app.state.engine = load_engine()
-    yield
+    async with telegram_routes.lifespan(app), zalo_routes.lifespan(app):
+        yield
 
 
 def create_app(engine: ConversationEngine | None = None) -> FastAPI:
@@ -47,16 +48,23 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
     app = FastAPI(title="motcua", description="One-stop help desk in a chat", lifespan=lifespan)
     app.state.engine = engine
     errors.install(app)
+    telegram_routes.install(app)
+    zalo_routes.install(app)
 
     @app.post("/api/chat", response_model=ChatOut)
     def chat(body: ChatIn, request: Request) -> ChatOut:
         """Send a web-chat message (text or button payload) and get the bot's replies."""
         with session_scope() as session:
-            outcome = web.post_message(request.app.state.engine, session, body.session, body.text, body.button)
+            outcome = web.post_message(
+                request.app.state.engine, session, body.session, body.text, body.button
+            )
         replies = [
-            {"id": str(r.message_id), "text": r.text, "buttons": [b.__dict__ for b in r.buttons]} for r in outcome.replies
+            {"id": str(r.message_id), "text": r.text, "buttons": [b.__dict__ for b in r.buttons]}
+            for r in outcome.replies
         ]
-        return ChatOut.model_validate({"status": outcome.status, "ticket": outcome.ticket, "replies": replies})
+        return ChatOut.model_validate(
+            {"status": outcome.status, "ticket": outcome.ticket, "replies": replies}
+        )
 
     @app.get("/api/chat/{sid}/messages", response_model=MessagesOut)
     def chat_messages(sid: SessionId, after: Annotated[int | None, Query(ge=0)] = None) -> MessagesOut:
@@ -94,6 +102,8 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
         if engine is None:
             return JSONResponse({"status": "loading"}, status_code=503)
         retriever = engine.asker.retriever
-        return JSONResponse({"status": "ready", "index": retriever.version, "procedures": len(retriever.procedures)})
+        return JSONResponse(
+            {"status": "ready", "index": retriever.version, "procedures": len(retriever.procedures)}
+        )
 
     return app

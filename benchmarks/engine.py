@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(REPO)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 QUESTIONS = REPO / "benchmarks" / "data" / "calibration_questions.jsonl"
 
@@ -31,7 +33,9 @@ QUESTIONS = REPO / "benchmarks" / "data" / "calibration_questions.jsonl"
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (nearest rank)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    return (
+        ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    )
 
 
 async def load(engine, questions: list[str], rate: float, seconds: float, chats: int) -> dict[str, float]:  # noqa: ANN001
@@ -69,8 +73,11 @@ async def load(engine, questions: list[str], rate: float, seconds: float, chats:
     await asyncio.gather(*pending)
     elapsed = time.perf_counter() - start
     return {
-        "rate": rate, "sent": sent, "achieved_rate": sent / elapsed,
-        "p50_ms": statistics.median(latencies), "p95_ms": percentile(latencies, 95),
+        "rate": rate,
+        "sent": sent,
+        "achieved_rate": sent / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": percentile(latencies, 95),
         "engine_p95_ms": percentile(engine_ms, 95),
     }
 
@@ -90,7 +97,9 @@ def main() -> None:
     from admin_api.app import load_engine
 
     engine = load_engine()
-    questions = [json.loads(line)["q"] for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = [
+        json.loads(line)["q"] for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     random.seed(7)
     steady = asyncio.run(load(engine, questions, args.chats / args.period, args.seconds, args.chats))
     print(f"steady: {args.chats} chats, one question every {args.period} s each, {args.seconds} s")
@@ -106,7 +115,9 @@ def main() -> None:
     print("\n| load | questions/s sent | p50 (ms) | p95 arrival→queued (ms) | p95 in engine (ms) |")
     print("|---|---|---|---|---|")
     for label, r in [("steady", steady)] + [(f"ramp {r['rate']:.0f}/s", r) for r in rows]:
-        print(f"| {label} | {r['achieved_rate']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['engine_p95_ms']:.0f} |")
+        print(
+            f"| {label} | {r['achieved_rate']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['engine_p95_ms']:.0f} |"
+        )
     print(f"\nhighest sustained rate with p95 ≤ 1 s: {sustained:.0f} questions/s")
 
 

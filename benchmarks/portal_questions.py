@@ -36,7 +36,9 @@ def main() -> None:
                 continue
             expect = [c for c in row.get("procedures") or [] if c in codes]
             if expect:
-                dst.write(json.dumps({"q": row["question"], "expect_codes": expect}, ensure_ascii=False) + "\n")
+                dst.write(
+                    json.dumps({"q": row["question"], "expect_codes": expect}, ensure_ascii=False) + "\n"
+                )
                 kept += 1
     print(f"{out}: {kept} questions")
 

@@ -26,7 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the
 # `retrieval` package; the repository root must come first instead.
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(REPO)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 SHARED = REPO.parent / "shared"
 DEV_QUESTIONS = SHARED / "eval" / "questions_dev.jsonl"
 NATIONAL = SHARED / "data" / "national_procedures.jsonl"
@@ -120,7 +122,11 @@ def phase_latency() -> dict[str, float]:
 def _run_phase(phase: str, kb: str, env: dict[str, str]) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--kb", kb],
-        env=env, capture_output=True, text=True, check=False, cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
     )
     if done.returncode != 0:
         raise SystemExit(f"phase {phase} failed:\n{done.stderr[-3000:]}")
@@ -136,8 +142,11 @@ def bench(kb: str) -> dict[str, float]:
         cold = _run_phase("open", kb, env)
         warm = _run_phase("open", kb, env)
         result.update(
-            procedures=cold["procedures"], views=cold["views"], cold_build_s=cold["seconds"],
-            cold_build_peak_rss_mb=cold["peak_rss_mb"], restart_s=warm["seconds"],
+            procedures=cold["procedures"],
+            views=cold["views"],
+            cold_build_s=cold["seconds"],
+            cold_build_peak_rss_mb=cold["peak_rss_mb"],
+            restart_s=warm["seconds"],
             restart_peak_rss_mb=warm["peak_rss_mb"],
         )
         result.update(_run_phase("latency", kb, env))
@@ -154,7 +163,10 @@ def markdown(results: dict[str, dict[str, float]]) -> str:
         ("chat question: ask p50 / p95 (ms)", lambda r: f"{r['chat_ask_p50']:.1f} / {r['chat_ask_p95']:.1f}"),
         ("chat question: embed alone p50 (ms)", lambda r: f"{r['chat_embed_p50']:.1f}"),
         ("chat questions/s, 1 / 2 workers", lambda r: f"{r['chat_qps_1']:.0f} / {r['chat_qps_2']:.0f}"),
-        ("portal question: ask p50 / p95 (ms)", lambda r: f"{r['portal_ask_p50']:.1f} / {r['portal_ask_p95']:.1f}"),
+        (
+            "portal question: ask p50 / p95 (ms)",
+            lambda r: f"{r['portal_ask_p50']:.1f} / {r['portal_ask_p95']:.1f}",
+        ),
         ("portal question: embed alone p50 (ms)", lambda r: f"{r['portal_embed_p50']:.1f}"),
         ("portal: ask p50 / embed p50", lambda r: f"{r['portal_ask_p50'] / r['portal_embed_p50']:.2f}"),
         ("portal questions/s, 1 / 2 workers", lambda r: f"{r['portal_qps_1']:.0f} / {r['portal_qps_2']:.0f}"),
@@ -172,12 +184,16 @@ def main() -> None:
     parser.add_argument("--phase", choices=["prepare", "open", "latency"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        result = {"prepare": lambda: phase_prepare(args.kb), "open": phase_open, "latency": phase_latency}[args.phase]()
+        result = {"prepare": lambda: phase_prepare(args.kb), "open": phase_open, "latency": phase_latency}[
+            args.phase
+        ]()
         print(json.dumps(result))
         return
     sizes = ["curated", "national"] if args.kb == "both" else [args.kb]
     results = {kb: bench(kb) for kb in sizes}
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(markdown(results))
     print(json.dumps(results, indent=1))
 

@@ -102,9 +102,12 @@ class ConversationEngine:
         session.flush()
         session.add(
             ChatMessage(
-                conversation_id=conversation.id, direction="in", author="citizen",
+                conversation_id=conversation.id,
+                direction="in",
+                author="citizen",
                 text=inbound.text or (f"[{inbound.button}]" if inbound.button else f"[{inbound.kind}]"),
-                at=started, inbound_id=update.id,
+                at=started,
+                inbound_id=update.id,
             )
         )
         outcome = self._route(session, conversation, inbound)
@@ -132,7 +135,11 @@ class ConversationEngine:
         ticket = open_ticket_of(session, conv.id)
         if ticket is not None and ticket.status == "acknowledged":
             # An official owns this conversation now: the bot passes messages on, it does not answer.
-            return Outcome("forwarded", [Reply(say("ticket_open", self._lang(conv, text), code=ticket.code))], ticket.code)
+            return Outcome(
+                "forwarded",
+                [Reply(say("ticket_open", self._lang(conv, text), code=ticket.code))],
+                ticket.code,
+            )
         return self._question(session, conv, text)
 
     def _question(self, session: Session, conv: Conversation, text: str) -> Outcome:
@@ -156,26 +163,47 @@ class ConversationEngine:
             card = procedure_card(session, slug, lang)
         except NotFound:
             return Outcome("expired", [Reply(say("expired", lang))])
-        buttons = [Button(say("button_up", lang), "f:+"), Button(say("button_down", lang), "f:-"),
-                   self._person_button(lang)]
+        buttons = [
+            Button(say("button_up", lang), "f:+"),
+            Button(say("button_down", lang), "f:-"),
+            self._person_button(lang),
+        ]
         conv.state = {**conv.state, "last_procedure": slug}
         return Outcome(status, [Reply(render_card(card, lang), buttons)])
 
     def _escalate(
-        self, session: Session, conv: Conversation, question: str, reason: str, lang: str,
+        self,
+        session: Session,
+        conv: Conversation,
+        question: str,
+        reason: str,
+        lang: str,
         candidates: list[dict[str, Any]] | None = None,
     ) -> Outcome:
         recent = session.scalars(
-            select(ChatMessage).where(ChatMessage.conversation_id == conv.id).order_by(ChatMessage.id.desc())
+            select(ChatMessage)
+            .where(ChatMessage.conversation_id == conv.id)
+            .order_by(ChatMessage.id.desc())
             .limit(EXCERPT_MESSAGES)
         ).all()
-        excerpt = [{"direction": m.direction, "text": m.text[:500], "at": m.at.isoformat()} for m in reversed(recent)]
+        excerpt = [
+            {"direction": m.direction, "text": m.text[:500], "at": m.at.isoformat()} for m in reversed(recent)
+        ]
         ticket = open_ticket(
-            session, conversation_id=conv.id, channel=conv.channel, question=question, reason=reason,
-            lang=lang, now=self.clock(), candidates=candidates, excerpt=excerpt,
+            session,
+            conversation_id=conv.id,
+            channel=conv.channel,
+            question=question,
+            reason=reason,
+            lang=lang,
+            now=self.clock(),
+            candidates=candidates,
+            excerpt=excerpt,
         )
         deadline = ticket.deadline.astimezone(VN).strftime("%H:%M %d/%m/%Y")
-        return Outcome(ESCALATED, [Reply(say("escalated", lang, code=ticket.code, deadline=deadline))], ticket.code)
+        return Outcome(
+            ESCALATED, [Reply(say("escalated", lang, code=ticket.code, deadline=deadline))], ticket.code
+        )
 
     def _button(self, session: Session, conv: Conversation, payload: str) -> Outcome:
         lang = self._lang(conv, None)
@@ -206,7 +234,9 @@ class ConversationEngine:
             if arg.strip() in ("vi", "en"):
                 conv.lang = arg.strip()
                 return Outcome("lang", [Reply(say("lang_set", conv.lang))])
-            return Outcome("lang", [Reply(say("help", lang), [Button("Tiếng Việt", "l:vi"), Button("English", "l:en")])])
+            return Outcome(
+                "lang", [Reply(say("help", lang), [Button("Tiếng Việt", "l:vi"), Button("English", "l:en")])]
+            )
         if command == "/topics":
             return self._topic(session, lang, "")
         if command == "/ticket":
@@ -220,18 +250,27 @@ class ConversationEngine:
     def _topic(self, session: Session, lang: str, category: str) -> Outcome:
         curated = select(Procedure).where(Procedure.origin != "national")
         if not category:
-            categories = sorted(set(session.scalars(select(Procedure.category).where(Procedure.origin != "national"))))
-            return Outcome("topics", [Reply(say("topics", lang), [Button(c, f"t:{c}") for c in categories if c])])
+            categories = sorted(
+                set(session.scalars(select(Procedure.category).where(Procedure.origin != "national")))
+            )
+            return Outcome(
+                "topics", [Reply(say("topics", lang), [Button(c, f"t:{c}") for c in categories if c])]
+            )
         procs = session.scalars(curated.where(Procedure.category == category).order_by(Procedure.slug)).all()
-        buttons = [Button(_short(p.text(ui_lang(lang)).title if p.text(ui_lang(lang)) else p.slug), f"p:{p.slug}")
-                   for p in procs[:10]]
+        buttons = [
+            Button(_short(p.text(ui_lang(lang)).title if p.text(ui_lang(lang)) else p.slug), f"p:{p.slug}")
+            for p in procs[:10]
+        ]
         return Outcome("topics", [Reply(say("topic", lang), buttons)])
 
     def _feedback(self, session: Session, conv: Conversation, lang: str, value: int) -> Outcome:
         answer = session.scalar(
             select(ChatMessage)
-            .where(ChatMessage.conversation_id == conv.id, ChatMessage.direction == "out",
-                   ChatMessage.procedure.is_not(None))
+            .where(
+                ChatMessage.conversation_id == conv.id,
+                ChatMessage.direction == "out",
+                ChatMessage.procedure.is_not(None),
+            )
             .order_by(ChatMessage.id.desc())
         )
         if answer is None:
@@ -249,7 +288,9 @@ class ConversationEngine:
 
     def _conversation(self, session: Session, inbound: Inbound) -> Conversation:
         conv = session.scalar(
-            select(Conversation).where(Conversation.channel == inbound.channel, Conversation.user_key == inbound.user)
+            select(Conversation).where(
+                Conversation.channel == inbound.channel, Conversation.user_key == inbound.user
+            )
         )
         if conv is None:
             conv = Conversation(channel=inbound.channel, user_key=inbound.user, state={})
@@ -269,8 +310,12 @@ class ConversationEngine:
     def _last_question(self, session: Session, conv: Conversation) -> str | None:
         return session.scalar(
             select(ChatMessage.text)
-            .where(ChatMessage.conversation_id == conv.id, ChatMessage.direction == "in",
-                   ~ChatMessage.text.startswith("["), ~ChatMessage.text.startswith("/"))
+            .where(
+                ChatMessage.conversation_id == conv.id,
+                ChatMessage.direction == "in",
+                ~ChatMessage.text.startswith("["),
+                ~ChatMessage.text.startswith("/"),
+            )
             .order_by(ChatMessage.id.desc())
         )
 
@@ -278,16 +323,29 @@ class ConversationEngine:
         return Button(say("button_person", lang), "h")
 
     def _emit(
-        self, session: Session, conv: Conversation, inbound: Inbound, update: InboundUpdate, reply: Reply,
-        outcome: Outcome, started: dt.datetime,
+        self,
+        session: Session,
+        conv: Conversation,
+        inbound: Inbound,
+        update: InboundUpdate,
+        reply: Reply,
+        outcome: Outcome,
+        started: dt.datetime,
     ) -> None:
         """Log the reply with its latency and, on push channels, queue it in the outbox."""
         buttons = [{"label": b.label, "payload": b.payload} for b in reply.buttons]
         message = ChatMessage(
-            conversation_id=conv.id, direction="out", author="bot", text=reply.text, buttons=buttons,
-            at=self.clock(), inbound_id=update.id, status=outcome.status,
+            conversation_id=conv.id,
+            direction="out",
+            author="bot",
+            text=reply.text,
+            buttons=buttons,
+            at=self.clock(),
+            inbound_id=update.id,
+            status=outcome.status,
             procedure=conv.state.get("last_procedure") if outcome.status == ANSWERED else None,
-            latency_ms=(self.clock() - started).total_seconds() * 1000, ticket_code=outcome.ticket,
+            latency_ms=(self.clock() - started).total_seconds() * 1000,
+            ticket_code=outcome.ticket,
         )
         session.add(message)
         session.flush()
@@ -296,8 +354,13 @@ class ConversationEngine:
 
 
 def enqueue(
-    session: Session, channel: str, recipient: str, text: str, buttons: list[dict[str, str]],
-    chat_message_id: int | None, reply_to: str | None = None,
+    session: Session,
+    channel: str,
+    recipient: str,
+    text: str,
+    buttons: list[dict[str, str]],
+    chat_message_id: int | None,
+    reply_to: str | None = None,
 ) -> None:
     """Queue a message for a push channel, split to its length limit (buttons under the last part)."""
     limit = PUSH_CHANNELS.get(channel)
@@ -307,8 +370,12 @@ def enqueue(
     for index, part in enumerate(parts):
         session.add(
             OutboxMessage(
-                channel=channel, recipient=recipient, chat_message_id=chat_message_id, text=part,
-                buttons=buttons if index == len(parts) - 1 else [], reply_to=reply_to if index == 0 else None,
+                channel=channel,
+                recipient=recipient,
+                chat_message_id=chat_message_id,
+                text=part,
+                buttons=buttons if index == len(parts) - 1 else [],
+                reply_to=reply_to if index == 0 else None,
             )
         )
 

@@ -10,12 +10,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "processing time, where to file. Type /help for more.",
     },
     "help": {
-        "vi": "Cách dùng:\n• Gõ câu hỏi, ví dụ: \"làm lại căn cước bị mất\"\n• /topics — xem thủ tục theo lĩnh vực\n"
-        "• /ticket — các yêu cầu đã chuyển cán bộ\n• /lang vi|en — đổi ngôn ngữ\n• Nút \"Gặp cán bộ\" — chuyển câu hỏi "
+        "vi": 'Cách dùng:\n• Gõ câu hỏi, ví dụ: "làm lại căn cước bị mất"\n• /topics — xem thủ tục theo lĩnh vực\n'
+        '• /ticket — các yêu cầu đã chuyển cán bộ\n• /lang vi|en — đổi ngôn ngữ\n• Nút "Gặp cán bộ" — chuyển câu hỏi '
         "cho cán bộ trả lời",
-        "en": "How to use:\n• Type a question, e.g. \"replace a lost ID card\"\n• /topics — browse procedures\n"
+        "en": 'How to use:\n• Type a question, e.g. "replace a lost ID card"\n• /topics — browse procedures\n'
         "• /ticket — your questions handed to officials\n• /lang vi|en — change language\n"
-        "• \"Talk to an official\" button — hand your question to an official",
+        '• "Talk to an official" button — hand your question to an official',
     },
     "clarify": {
         "vi": "Bạn hỏi về thủ tục nào dưới đây?",

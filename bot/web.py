@@ -14,14 +14,18 @@ CHANNEL = "web"
 PAGE_LIMIT = 200
 
 
-def post_message(engine: ConversationEngine, session: Session, sid: str, text: str | None, button: str | None) -> Outcome:
+def post_message(
+    engine: ConversationEngine, session: Session, sid: str, text: str | None, button: str | None
+) -> Outcome:
     """Hand a web-chat message to the engine."""
     return engine.handle(session, Inbound(channel=CHANNEL, user=sid, text=text, button=button))
 
 
 def messages_for(session: Session, sid: str, after: int | None) -> list[dict[str, Any]]:
     """Everything sent to the session (bot and officials), after a message id, oldest first."""
-    conv_id = session.scalar(select(Conversation.id).where(Conversation.channel == CHANNEL, Conversation.user_key == sid))
+    conv_id = session.scalar(
+        select(Conversation.id).where(Conversation.channel == CHANNEL, Conversation.user_key == sid)
+    )
     if conv_id is None:
         return []
     stmt = (

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
-
 from tqdm import tqdm
 
 from core.config import get_settings
@@ -72,8 +71,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if "answer" in payload:
         card = payload["answer"]
         print(f"\n{card['title']}  [{card['slug']}{', ' + card['code'] if card['code'] else ''}]")
-        for label, key in (("Summary", "summary"), ("Fees", "fees"), ("Time", "processing_time"),
-                           ("Where to file", "where_to_file"), ("Online", "online_link")):
+        for label, key in (
+            ("Summary", "summary"),
+            ("Fees", "fees"),
+            ("Time", "processing_time"),
+            ("Where to file", "where_to_file"),
+            ("Online", "online_link"),
+        ):
             if card.get(key):
                 print(f"{label}: {card[key]}")
         if card.get("documents"):
@@ -229,7 +233,9 @@ def cmd_chat(_args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(prog="motcua", description="Help desk in a chat for administrative procedures.")
+    parser = argparse.ArgumentParser(
+        prog="motcua", description="Help desk in a chat for administrative procedures."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     ask = sub.add_parser("ask", help="answer one question from the knowledge base")
@@ -245,19 +251,29 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-ablation", action="store_true", help="skip the BM25-alone and dense-alone rankings")
     ev.set_defaults(func=cmd_eval)
 
-    kb = sub.add_parser("kb", help="knowledge base: import, export, stats").add_subparsers(dest="kb", required=True)
-    imp = kb.add_parser("import", help="import procedures (YAML, JSON, JSONL, CSV, or the national portal file)")
+    kb = sub.add_parser("kb", help="knowledge base: import, export, stats").add_subparsers(
+        dest="kb", required=True
+    )
+    imp = kb.add_parser(
+        "import", help="import procedures (YAML, JSON, JSONL, CSV, or the national portal file)"
+    )
     imp.add_argument("file")
-    imp.add_argument("--format", choices=["yaml", "json", "jsonl", "csv"], help="default: from the file suffix")
+    imp.add_argument(
+        "--format", choices=["yaml", "json", "jsonl", "csv"], help="default: from the file suffix"
+    )
     imp.set_defaults(func=cmd_kb_import)
-    faq = kb.add_parser("import-faq", help="import the portal's FAQ file (faq_id, question, answer, procedures)")
+    faq = kb.add_parser(
+        "import-faq", help="import the portal's FAQ file (faq_id, question, answer, procedures)"
+    )
     faq.add_argument("file")
     faq.add_argument("--id-parity", choices=["even", "odd"], help="only entries whose faq_id has this parity")
     faq.set_defaults(func=cmd_kb_import_faq)
     exp = kb.add_parser("export", help="export procedures to YAML, JSON, JSONL or CSV")
     exp.add_argument("file")
     exp.add_argument("--format", choices=["yaml", "json", "jsonl", "csv"])
-    exp.add_argument("--origin", choices=["curated", "national", "admin"], help="only procedures of this origin")
+    exp.add_argument(
+        "--origin", choices=["curated", "national", "admin"], help="only procedures of this origin"
+    )
     exp.set_defaults(func=cmd_kb_export)
     stats = kb.add_parser("stats", help="counts and version of the knowledge base")
     stats.set_defaults(func=cmd_kb_stats)

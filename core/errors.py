@@ -11,7 +11,7 @@ class NotFound(MotcuaError):
     """The named thing does not exist."""
 
 
-class Invalid(MotcuaError):
+class Invalid(MotcuaError, ValueError):
     """Input failed validation; the message names the record and field."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -18,7 +19,9 @@ from knowledge.models import utcnow
 
 logger = logging.getLogger(__name__)
 
-Failure = tuple[int, str, float | None, bool]  # message id, error, seconds until retry (None: give up), attempted
+Failure = tuple[
+    int, str, float | None, bool
+]  # message id, error, seconds until retry (None: give up), attempted
 BACKOFF_SECONDS = (1, 2, 5, 15, 60, 300, 900)  # attempt n waits BACKOFF_SECONDS[n-1], then the last one
 MAX_ATTEMPTS = 12  # about two hours of trying before a message is marked failed and shown to admins
 MAX_RETRY_AFTER = 3600.0
@@ -60,8 +63,11 @@ def claim_due(session: Session, channels: list[str], now: dt.datetime, limit: in
     """Pending messages whose time has come, oldest first."""
     rows = session.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.channel.in_(channels),
-               OutboxMessage.next_attempt_at <= now)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.channel.in_(channels),
+            OutboxMessage.next_attempt_at <= now,
+        )
         .order_by(OutboxMessage.id)
         .limit(limit)
     ).all()
@@ -72,13 +78,20 @@ def record_sent(session: Session, ids: list[int], now: dt.datetime) -> None:
     """Mark messages delivered."""
     if ids:
         session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(status="sent", sent_at=now,
-                                                                          attempts=OutboxMessage.attempts + 1)
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1)
         )
 
 
 def record_failure(
-    session: Session, message_id: int, now: dt.datetime, error: str, delay: float | None, *, attempted: bool = True
+    session: Session,
+    message_id: int,
+    now: dt.datetime,
+    error: str,
+    delay: float | None,
+    *,
+    attempted: bool = True,
 ) -> None:
     """Count a failed attempt (or a postponement behind one); schedule the next, or give up."""
     message = session.get(OutboxMessage, message_id)
@@ -88,7 +101,9 @@ def record_failure(
     message.last_error = error[:500]
     if delay is None or message.attempts >= MAX_ATTEMPTS:
         message.status = "failed"
-        logger.warning("outbox message %s failed for good after %s attempts: %s", message_id, message.attempts, error)
+        logger.warning(
+            "outbox message %s failed for good after %s attempts: %s", message_id, message.attempts, error
+        )
         return
     message.next_attempt_at = now + dt.timedelta(seconds=delay)
 
@@ -147,10 +162,8 @@ class OutboxWorker:
                 logger.exception("outbox drain failed; retrying")
                 delivered = 0
             if not delivered:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.idle_seconds)
-                except TimeoutError:
-                    pass
 
     def _claim(self, channels: list[str], now: dt.datetime) -> list[Outgoing]:
         with session_scope() as session:

@@ -65,5 +65,10 @@ def open_ticket_of(session: Session, conversation_id: int) -> Ticket | None:
 
 def tickets_of(session: Session, conversation_id: int, limit: int = 10) -> list[Ticket]:
     """A conversation's tickets, newest first."""
-    stmt = select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.id.desc()).limit(limit)
+    stmt = (
+        select(Ticket)
+        .where(Ticket.conversation_id == conversation_id)
+        .order_by(Ticket.id.desc())
+        .limit(limit)
+    )
     return list(session.scalars(stmt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,16 @@ from knowledge.schemas import LANGS
 
 FORMATS = ("yaml", "json", "jsonl", "csv")
 LIST_FIELDS = ("steps", "documents", "legal_basis", "aliases")
-SCALAR_TEXT_FIELDS = ("title", "summary", "who", "fees", "processing_time", "where_to_file", "result", "conditions")
+SCALAR_TEXT_FIELDS = (
+    "title",
+    "summary",
+    "who",
+    "fees",
+    "processing_time",
+    "where_to_file",
+    "result",
+    "conditions",
+)
 TOP_FIELDS = ("slug", "code", "category", "authority", "online_link", "source", "last_verified")
 # One CSV cell holds a whole list; items are separated by a line break, which spreadsheets keep inside a cell.
 CSV_LIST_SEPARATOR = "\n"
@@ -47,6 +56,20 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+def iter_jsonl(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON Lines file; Invalid names a bad line."""
+    for lineno, line in enumerate(read_text(Path(path)).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise Invalid(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
+        if not isinstance(item, dict):
+            raise Invalid(f"{path}:{lineno}: expected a JSON object, got {type(item).__name__}")
+        yield lineno, item
+
+
 def read_records(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     """Raw procedure records of a YAML, JSON, JSON Lines or CSV file."""
     kind = detect_format(path, fmt)
@@ -60,16 +83,11 @@ def read_records(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise Invalid(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+            raise Invalid(
+                f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
     elif kind == "jsonl":
-        data = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise Invalid(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
+        data = [item for _lineno, item in iter_jsonl(path)]
     else:
         data = [_unflatten_csv_row(row) for row in csv.DictReader(io.StringIO(text))]
     if data is None:
@@ -90,7 +108,9 @@ def write_records(records: Iterable[dict[str, Any]], path: Path, fmt: str | None
     items = list(records)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "yaml":
-        path.write_text(yaml.safe_dump(items, allow_unicode=True, sort_keys=False, width=120), encoding="utf-8")
+        path.write_text(
+            yaml.safe_dump(items, allow_unicode=True, sort_keys=False, width=120), encoding="utf-8"
+        )
     elif kind == "json":
         path.write_text(json.dumps(items, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
     elif kind == "jsonl":

@@ -84,8 +84,18 @@ class ProcedureText(Base):
 
 
 TEXT_FIELDS = (
-    "title", "summary", "who", "steps", "documents", "fees", "processing_time",
-    "where_to_file", "legal_basis", "result", "conditions", "aliases",
+    "title",
+    "summary",
+    "who",
+    "steps",
+    "documents",
+    "fees",
+    "processing_time",
+    "where_to_file",
+    "legal_basis",
+    "result",
+    "conditions",
+    "aliases",
 )
 
 

@@ -9,11 +9,13 @@ parser keeps the trimmed raw text (or returns an empty list) instead of raising.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from os import PathLike
+from pathlib import Path
 from typing import Any
+
+from knowledge.io import iter_jsonl
 
 # Values the portal prints when a cell is empty.
 _NO_INFO = {
@@ -546,17 +548,8 @@ def parse_national_record(raw: dict) -> dict:
 
 def iter_national_file(path: str | PathLike[str]) -> Iterator[tuple[int, dict]]:
     """Yield (line number, raw record) for each line of a national procedures JSONL file."""
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_number}: invalid JSON: {exc.msg}") from exc
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
-            for field in ("ma_thu_tuc", "ten_thu_tuc"):
-                if not _clean(record.get(field)):
-                    raise ValueError(f"{path}:{line_number}: record is missing {field!r}")
-            yield line_number, record
+    for line_number, record in iter_jsonl(Path(path)):
+        for field in ("ma_thu_tuc", "ten_thu_tuc"):
+            if not _clean(record.get(field)):
+                raise ValueError(f"{path}:{line_number}: record is missing {field!r}")
+        yield line_number, record

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -72,7 +71,9 @@ def validate_records(raw: list[dict[str, Any]], source: str) -> list[ProcedureIn
     return records
 
 
-def import_file(session: Session, path: Path, fmt: str | None = None, *, origin: str = "admin") -> ImportReport:
+def import_file(
+    session: Session, path: Path, fmt: str | None = None, *, origin: str = "admin"
+) -> ImportReport:
     """Import (create or update by slug) every procedure of a YAML/JSON/CSV file, all or nothing."""
     records = validate_records(kb_io.read_records(path, fmt), str(path))
     return upsert_procedures(session, records, origin=origin)
@@ -82,9 +83,16 @@ def upsert_procedures(session: Session, records: Iterable[ProcedureIn], *, origi
     """Create or update procedures by slug; a national record with the same code becomes the curated one."""
     report = ImportReport()
     records = list(records)
-    by_slug = {p.slug: p for p in session.scalars(select(Procedure).where(Procedure.slug.in_([r.slug for r in records])))}
+    by_slug = {
+        p.slug: p
+        for p in session.scalars(select(Procedure).where(Procedure.slug.in_([r.slug for r in records])))
+    }
     codes = [r.code for r in records if r.code]
-    by_code = {p.code: p for p in session.scalars(select(Procedure).where(Procedure.code.in_(codes)))} if codes else {}
+    by_code = (
+        {p.code: p for p in session.scalars(select(Procedure).where(Procedure.code.in_(codes)))}
+        if codes
+        else {}
+    )
     for record in records:
         proc = by_slug.get(record.slug)
         holder = by_code.get(record.code) if record.code else None
@@ -175,7 +183,9 @@ def import_national(session: Session, path: Path, *, progress: Progress | None =
         if proc is None:
             slug = national_slug(code)
             if slug in taken_slugs:
-                raise Invalid(f"{path}: record {code}: field 'slug': {slug!r} is already used by another procedure")
+                raise Invalid(
+                    f"{path}: record {code}: field 'slug': {slug!r} is already used by another procedure"
+                )
             proc = Procedure(slug=slug, code=code, origin="national")
             proc.texts.append(ProcedureText(lang="vi", **ProcedureTextIn(**text_fields).model_dump()))
             session.add(proc)
@@ -216,18 +226,16 @@ def import_portal_faq(
     report = ImportReport()
     entries: list[PortalFaqIn] = []
     errors: list[str] = []
-    for lineno, line in enumerate(kb_io.read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, raw in kb_io.iter_jsonl(path):
         try:
-            entries.append(PortalFaqIn.model_validate(json.loads(line)))
-        except json.JSONDecodeError as exc:
-            errors.append(f"{path}:{lineno}: invalid JSON: {exc.msg}")
+            entries.append(PortalFaqIn.model_validate(raw))
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors())
             errors.append(f"{path}:{lineno}: {fields}")
     if errors:
-        raise Invalid(f"{len(errors)} error(s), nothing imported:\n  " + "\n  ".join(errors[:MAX_ERRORS_SHOWN]))
+        raise Invalid(
+            f"{len(errors)} error(s), nothing imported:\n  " + "\n  ".join(errors[:MAX_ERRORS_SHOWN])
+        )
     if parity:
         want = 0 if parity == "even" else 1
         entries = [e for e in entries if e.faq_id.isdigit() and int(e.faq_id) % 2 == want]
@@ -283,7 +291,9 @@ def procedure_record(proc: Procedure) -> dict[str, Any]:
     return record
 
 
-def export_procedures(session: Session, path: Path, fmt: str | None = None, *, origin: str | None = None) -> int:
+def export_procedures(
+    session: Session, path: Path, fmt: str | None = None, *, origin: str | None = None
+) -> int:
     """Write procedures (optionally of one origin) to a file; returns the count."""
     stmt = select(Procedure).options(selectinload(Procedure.faqs)).order_by(Procedure.slug)
     if origin:
@@ -304,7 +314,9 @@ def kb_version(session: Session) -> str:
     parts = [
         session.execute(select(func.count(Procedure.id), func.max(Procedure.updated_at))).one(),
         session.execute(select(func.count(ProcedureText.id), func.max(ProcedureText.id))).one(),
-        session.execute(select(func.count(FaqEntry.id), func.max(FaqEntry.updated_at), func.max(FaqEntry.id))).one(),
+        session.execute(
+            select(func.count(FaqEntry.id), func.max(FaqEntry.updated_at), func.max(FaqEntry.id))
+        ).one(),
         session.execute(select(func.count()).select_from(faq_procedures)).one(),
     ]
     return hashlib.sha256(repr([tuple(map(str, p)) for p in parts]).encode()).hexdigest()[:16]
@@ -312,8 +324,10 @@ def kb_version(session: Session) -> str:
 
 def counts(session: Session) -> dict[str, int]:
     """How many procedures (by origin) and FAQ entries the knowledge base holds."""
-    rows = session.execute(select(Procedure.origin, func.count(Procedure.id)).group_by(Procedure.origin)).all()
-    result = {origin: n for origin, n in rows}
+    rows = session.execute(
+        select(Procedure.origin, func.count(Procedure.id)).group_by(Procedure.origin)
+    ).all()
+    result = dict(rows)
     result["faq_entries"] = session.scalar(select(func.count(FaqEntry.id))) or 0
     return result
 

@@ -81,7 +81,8 @@ def label(
         if large != (regime == "large"):
             continue
         hits = [
-            c.entry.slug == question.expect or bool(question.expect_codes and c.entry.code in question.expect_codes)
+            c.entry.slug == question.expect
+            or bool(question.expect_codes and c.entry.code in question.expect_codes)
             for c in result.candidates
         ]
         items.append(Labelled(question, signals(question.q, result), hits))
@@ -108,7 +109,9 @@ def fit(items: list[Labelled], *, max_wrong: float = 0.02) -> tuple[Thresholds, 
     for _ in range(ROUNDS):
         before = current
         for name, values in GRID.items():
-            results = [score(items, dataclasses.replace(current, **{name: float(v)}), max_wrong)[0] for v in values]
+            results = [
+                score(items, dataclasses.replace(current, **{name: float(v)}), max_wrong)[0] for v in values
+            ]
             best = max(results)
             # The middle of the best plateau, not its edge: a threshold with room on both sides
             # generalises better to phrasings the labelled set does not have.

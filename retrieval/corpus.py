@@ -78,7 +78,9 @@ def _with_folded(text: str, folded: bool = True) -> list[str]:
 def build_corpus(session: Session) -> Corpus:
     """Read every procedure and FAQ entry into the corpus retrieval indexes."""
     corpus = Corpus()
-    procs = session.scalars(select(Procedure).options(selectinload(Procedure.texts)).order_by(Procedure.id)).all()
+    procs = session.scalars(
+        select(Procedure).options(selectinload(Procedure.texts)).order_by(Procedure.id)
+    ).all()
     position = {p.id: i for i, p in enumerate(procs)}
     for i, proc in enumerate(procs):
         texts = sorted(proc.texts, key=lambda t: LANGS.index(t.lang) if t.lang in LANGS else len(LANGS))
@@ -98,7 +100,9 @@ def build_corpus(session: Session) -> Corpus:
                 corpus.views += [View([i], "alias", v) for v in _with_folded(alias, curated)]
         parts.append(proc.category)
         corpus.documents.append(" ".join(p for p in parts if p))
-    faqs = session.scalars(select(FaqEntry).options(selectinload(FaqEntry.procedures)).order_by(FaqEntry.id)).all()
+    faqs = session.scalars(
+        select(FaqEntry).options(selectinload(FaqEntry.procedures)).order_by(FaqEntry.id)
+    ).all()
     for faq in faqs:
         targets = [position[p.id] for p in faq.procedures if p.id in position]
         if not targets:

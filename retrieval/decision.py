@@ -59,7 +59,9 @@ def save_thresholds(embedder_name: str, thresholds: Thresholds, path: Path = THR
     except OSError:
         table = {}
     table[embedder_name] = {k: round(v, 4) for k, v in thresholds.to_dict().items()}
-    header = "# Written by `motcua calibrate`: decision thresholds per embedder, fitted on labelled questions.\n"
+    header = (
+        "# Written by `motcua calibrate`: decision thresholds per embedder, fitted on labelled questions.\n"
+    )
     path.write_text(header + yaml.safe_dump(table, sort_keys=True), encoding="utf-8")
 
 

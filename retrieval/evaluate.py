@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import Invalid
+from knowledge.io import iter_jsonl
 from retrieval.decision import ANSWERED, DECLINED, ESCALATED
 from retrieval.service import AskService
 
@@ -64,18 +65,8 @@ class Scored:
 def read_questions(path: Path) -> list[Question]:
     """Questions of a JSON Lines file, with a clear error on a bad line."""
     questions: list[Question] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Invalid(f"{path}: cannot read: {exc}") from None
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise Invalid(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
-        if not isinstance(raw, dict) or not isinstance(raw.get("q"), str):
+    for lineno, raw in iter_jsonl(path):
+        if not isinstance(raw.get("q"), str):
             raise Invalid(f"{path}:{lineno}: expected an object with a string field 'q'")
         codes = raw.get("expect_codes")
         if codes is not None and not (isinstance(codes, list) and all(isinstance(c, str) for c in codes)):
@@ -139,8 +130,12 @@ def metrics(items: list[Scored]) -> dict[str, float | int]:
         "recall@3": _recall(ranks, 3),
         "recall@5": _recall(ranks, 5),
         "mrr": _mrr(ranks),
-        "answered_wrong": sum(s.answered_wrong for s in in_scope) / len(in_scope) if in_scope else float("nan"),
-        "answered": sum(s.answer["status"] == ANSWERED for s in in_scope) / len(in_scope) if in_scope else float("nan"),
+        "answered_wrong": sum(s.answered_wrong for s in in_scope) / len(in_scope)
+        if in_scope
+        else float("nan"),
+        "answered": sum(s.answer["status"] == ANSWERED for s in in_scope) / len(in_scope)
+        if in_scope
+        else float("nan"),
         "off_topic": len(off),
         "off_topic_handled": (
             sum(s.answer["status"] in (DECLINED, ESCALATED) for s in off) / len(off) if off else float("nan")
@@ -173,9 +168,18 @@ def grouped(items: list[Scored]) -> dict[str, dict[str, float | int]]:
 def format_table(table: dict[str, dict[str, float | int]]) -> str:
     """A plain-text table of the figures, one row per group."""
     cols = [
-        ("n", "n"), ("in_scope", "in"), ("recall@1", "R@1"), ("recall@3", "R@3"), ("recall@5", "R@5"),
-        ("mrr", "MRR"), ("answered", "answered"), ("answered_wrong", "ans-wrong"), ("off_topic", "off"),
-        ("off_topic_handled", "off-handled"), ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"),
+        ("n", "n"),
+        ("in_scope", "in"),
+        ("recall@1", "R@1"),
+        ("recall@3", "R@3"),
+        ("recall@5", "R@5"),
+        ("mrr", "MRR"),
+        ("answered", "answered"),
+        ("answered_wrong", "ans-wrong"),
+        ("off_topic", "off"),
+        ("off_topic_handled", "off-handled"),
+        ("p50_ms", "p50 ms"),
+        ("p95_ms", "p95 ms"),
     ]
     lines = ["group      " + " ".join(f"{label:>11}" for _, label in cols)]
     for name, row in table.items():
@@ -189,7 +193,9 @@ def format_table(table: dict[str, dict[str, float | int]]) -> str:
         lines.append("")
         lines.append("ranker alone (in-scope questions)    R@1     R@5     MRR")
         for name, row in ablation:
-            lines.append(f"{name:<10} hybrid               {row['recall@1']:7.3f} {row['recall@5']:7.3f} {row['mrr']:7.3f}")
+            lines.append(
+                f"{name:<10} hybrid               {row['recall@1']:7.3f} {row['recall@5']:7.3f} {row['mrr']:7.3f}"
+            )
             for mode in ABLATION_MODES:
                 label = "bm25 alone" if mode == "lexical" else "dense alone"
                 lines.append(

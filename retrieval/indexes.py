@@ -48,7 +48,9 @@ class RowsToProcedures:
         self.n_procs = n_procs
         # CSR layout: the procedures of row r are flat[ptr[r] : ptr[r] + lens[r]].
         self.lens = np.array([len(p) for p in row_procs], dtype=np.int64)
-        self.ptr = np.concatenate([[0], np.cumsum(self.lens)[:-1]]).astype(np.int64) if len(row_procs) else self.lens
+        self.ptr = (
+            np.concatenate([[0], np.cumsum(self.lens)[:-1]]).astype(np.int64) if len(row_procs) else self.lens
+        )
         self.flat = np.array([proc for procs in row_procs for proc in procs], dtype=np.int64)
 
     def max_pool(self, row_ids: np.ndarray, row_scores: np.ndarray, floor: float) -> np.ndarray:
@@ -93,7 +95,9 @@ class LexicalIndex:
         self._bm25.index(corpus, show_progress=False)
         self.vocab = set(self._bm25.vocab_dict)
         self._rows = RowsToProcedures(row_procs, n_procs)
-        self._identity = all(len(p) == 1 and p[0] == i for i, p in enumerate(row_procs)) and len(texts) == n_procs
+        self._identity = (
+            all(len(p) == 1 and p[0] == i for i, p in enumerate(row_procs)) and len(texts) == n_procs
+        )
 
     def known_share(self, query_tokens: list[str]) -> float:
         """Share of the query's word pairs the index knows (of its words, for a one-word query).

@@ -48,7 +48,9 @@ class SearchResult:
 
     candidates: list[Candidate]
     query_tokens: list[str]
-    known_token_share: float  # share of the query's word pairs (or words) found anywhere in the knowledge base
+    known_token_share: (
+        float  # share of the query's word pairs (or words) found anywhere in the knowledge base
+    )
     off_topic: float = 0.0  # cosine of the closest out-of-scope example
     embed_ms: float = 0.0
 
@@ -75,8 +77,12 @@ class Retriever:
         self.lexical = LexicalIndex(documents, [[i] for i in range(n)], n)
         lexical_views = [v for v in views if v.kind in ("faq", "title", "alias")]
         off_rows = [i for i, v in enumerate(views) if v.kind == OFF_TOPIC]
-        self.off_topic_vectors = vectors[off_rows] if off_rows else np.zeros((0, vectors.shape[1]), np.float32)
-        self.lexical_views = LexicalIndex([v.text for v in lexical_views], [v.procs for v in lexical_views], n)
+        self.off_topic_vectors = (
+            vectors[off_rows] if off_rows else np.zeros((0, vectors.shape[1]), np.float32)
+        )
+        self.lexical_views = LexicalIndex(
+            [v.text for v in lexical_views], [v.procs for v in lexical_views], n
+        )
         self.by_slug = {p.slug: i for i, p in enumerate(procedures)}
         self.acronyms = acronyms.mine(v.text for v in views if v.kind in ("title", "alias"))
 
@@ -161,9 +167,12 @@ class Retriever:
                 fused += WEIGHTS[name] * _z_scores(scores)
         top = np.argsort(-fused, kind="stable")[:k]
         candidates = [
-            Candidate(int(i), self.procedures[int(i)], float(fused[i]), float(dense[i]), float(lexical[i])) for i in top
+            Candidate(int(i), self.procedures[int(i)], float(fused[i]), float(dense[i]), float(lexical[i]))
+            for i in top
         ]
-        return SearchResult(candidates, query_tokens, self.lexical.known_share(query_tokens), off_topic, embed_ms)
+        return SearchResult(
+            candidates, query_tokens, self.lexical.known_share(query_tokens), off_topic, embed_ms
+        )
 
 
 def _z_scores(scores: np.ndarray) -> np.ndarray:
@@ -221,7 +230,9 @@ class VectorCache:
         text_of = dict(zip(keys, texts, strict=True))
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
-            for key, vector in zip(batch, self.embedder.embed_passages([text_of[k] for k in batch]), strict=True):
+            for key, vector in zip(
+                batch, self.embedder.embed_passages([text_of[k] for k in batch]), strict=True
+            ):
                 self._vectors[key] = vector
             if progress:
                 progress(min(start + EMBED_BATCH, len(todo)), len(todo))

@@ -69,7 +69,9 @@ class AskService:
         # Among thousands of imported look-alike procedures the bot must be surer before it answers
         # than when its best candidate is one of the distinct, hand-written curated procedures.
         large = len(retriever.procedures) >= LARGE_KB
-        self.large_thresholds = (thresholds or load_thresholds(name, n_procedures=LARGE_KB)) if large else None
+        self.large_thresholds = (
+            (thresholds or load_thresholds(name, n_procedures=LARGE_KB)) if large else None
+        )
 
     def ask(self, question: str, *, lang: str | None = None) -> AskResult:
         """Search, decide and shape the answer to a question."""
@@ -87,7 +89,12 @@ class AskService:
 
     def _shape(self, decision: Decision, result: SearchResult, lang: str, started: float) -> AskResult:
         candidates = [
-            {"slug": c.entry.slug, "code": c.entry.code, "title": c.entry.title(lang), "score": round(c.score, 5)}
+            {
+                "slug": c.entry.slug,
+                "code": c.entry.code,
+                "title": c.entry.title(lang),
+                "score": round(c.score, 5),
+            }
             for c in result.candidates
         ]
         procedure = candidates[0]["slug"] if decision.status == ANSWERED and candidates else None
@@ -121,7 +128,10 @@ def open_retriever(
     _prune(settings.index_dir, keep=folder)
     logger.info(
         "built index %s: %d procedures, %d views in %.1f s",
-        folder.name, len(corpus.procedures), len(corpus.views), time.perf_counter() - started,
+        folder.name,
+        len(corpus.procedures),
+        len(corpus.views),
+        time.perf_counter() - started,
     )
     return retriever
 

@@ -17,7 +17,12 @@ from tests.conftest import SHARED
 def motcua(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the console script's entry point in a fresh interpreter."""
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", *args], env=env, capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, "-m", "core.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if check and done.returncode != 0:
         raise AssertionError(f"motcua {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -29,7 +34,7 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     """A data folder shared by this module's runs, with the default embedder (the bundled e5 model)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
     env["MOTCUA_DATA_DIR"] = str(tmp_path_factory.mktemp("cli") / "var")
-    yield env
+    return env
 
 
 @pytest.mark.slow
@@ -41,11 +46,16 @@ def test_ask_json_answers_the_lost_id_card_question(cli_env: dict[str, str]) -> 
     assert out["latency_ms"] > 0
     assert len(out["candidates"]) >= 5
     assert out["candidates"][0] == {
-        "slug": "id-card-reissue", "code": "1.014064", "title": out["candidates"][0]["title"],
+        "slug": "id-card-reissue",
+        "code": "1.014064",
+        "title": out["candidates"][0]["title"],
         "score": out["candidates"][0]["score"],
     }
     card = out["answer"]
-    assert card["documents"] and card["fees"] and card["processing_time"] and card["where_to_file"]
+    assert card["documents"]
+    assert card["fees"]
+    assert card["processing_time"]
+    assert card["where_to_file"]
 
 
 @pytest.mark.slow
@@ -104,7 +114,8 @@ def test_bad_import_file_exits_2_with_the_reason(tmp_path: Path) -> None:
     assert "field 'vi.title': Field required" in done.stderr
     assert "Traceback" not in done.stderr
     stats = json.loads(motcua("kb", "stats", env=env).stdout)
-    assert stats["curated"] == 43 and "admin" not in stats
+    assert stats["curated"] == 43
+    assert "admin" not in stats
 
 
 def test_export_writes_the_bundled_procedures(tmp_path: Path) -> None:
@@ -116,6 +127,8 @@ def test_export_writes_the_bundled_procedures(tmp_path: Path) -> None:
 
 
 def test_help_lists_every_command() -> None:
-    done = subprocess.run([sys.executable, "-m", "core.cli", "--help"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "--help"], capture_output=True, text=True, check=True
+    )
     for command in ("ask", "eval", "kb", "index", "calibrate"):
         assert command in done.stdout

@@ -24,17 +24,32 @@ CARD = {
 
 def test_card_has_every_section_in_order() -> None:
     text = render_card(CARD, "vi")
-    order = ["Cấp lại thẻ căn cước", "Ai được làm", "Hồ sơ cần có", "Lệ phí", "Thời gian giải quyết", "Nơi nộp",
-             "Các bước", "Nộp trực tuyến", "Căn cứ pháp lý", "Mã thủ tục: 1.014064", "Cập nhật: 2026-11-27",
-             "Cổng Dịch vụ công"]
+    order = [
+        "Cấp lại thẻ căn cước",
+        "Ai được làm",
+        "Hồ sơ cần có",
+        "Lệ phí",
+        "Thời gian giải quyết",
+        "Nơi nộp",
+        "Các bước",
+        "Nộp trực tuyến",
+        "Căn cứ pháp lý",
+        "Mã thủ tục: 1.014064",
+        "Cập nhật: 2026-11-27",
+        "Cổng Dịch vụ công",
+    ]
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions)
-    assert "Giấy tờ số 11" in text and "Giấy tờ số 12" not in text and "…" in text
+    assert "Giấy tờ số 11" in text
+    assert "Giấy tờ số 12" not in text
+    assert "…" in text
 
 
 def test_english_card_labels() -> None:
     text = render_card(CARD, "en")
-    assert "Documents:" in text and "Processing time:" in text and "Public Service Portal" in text
+    assert "Documents:" in text
+    assert "Processing time:" in text
+    assert "Public Service Portal" in text
 
 
 @pytest.mark.parametrize("limit", [TELEGRAM_LIMIT, ZALO_LIMIT, 300])

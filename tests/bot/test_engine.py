@@ -61,7 +61,8 @@ def test_confident_answer_is_a_card_with_feedback_and_person_buttons(retriever) 
 
 def test_english_question_gets_an_english_card(retriever) -> None:  # noqa: ANN001
     outcome = send(engine_with(retriever, ALWAYS_ANSWER), text="How do I register the birth of my baby?")
-    assert "Documents" in outcome.replies[0].text and "File online" in outcome.replies[0].text
+    assert "Documents" in outcome.replies[0].text
+    assert "File online" in outcome.replies[0].text
 
 
 def test_unsure_offers_three_candidates_and_a_person(retriever) -> None:  # noqa: ANN001
@@ -69,10 +70,12 @@ def test_unsure_offers_three_candidates_and_a_person(retriever) -> None:  # noqa
     outcome = send(engine, text="đăng ký tạm trú")
     assert outcome.status == "clarify"
     payloads = [b.payload for b in outcome.replies[0].buttons]
-    assert len(payloads) == 4 and payloads[-1] == "h"
+    assert len(payloads) == 4
+    assert payloads[-1] == "h"
     assert all(p.startswith("p:") for p in payloads[:3])
     chosen = send(engine, button=payloads[0])
-    assert chosen.status == "answered" and chosen.replies[0].text.startswith("📄 ")
+    assert chosen.status == "answered"
+    assert chosen.replies[0].text.startswith("📄 ")
 
 
 def test_off_topic_is_declined_with_a_person_button(retriever) -> None:  # noqa: ANN001
@@ -85,12 +88,14 @@ def test_asking_for_a_person_opens_one_ticket_with_code_and_deadline(retriever, 
     engine = engine_with(retriever, ALWAYS_ANSWER)
     send(engine, text="đổi bằng lái xe hết hạn")
     outcome = send(engine, text="tôi muốn gặp cán bộ")
-    assert outcome.status == "escalated" and outcome.ticket
+    assert outcome.status == "escalated"
+    assert outcome.ticket
     assert outcome.ticket in outcome.replies[0].text
     again = send(engine, button="h")
     assert again.ticket == outcome.ticket  # one open ticket per conversation
     ticket = db.scalar(select(Ticket).where(Ticket.code == outcome.ticket))
-    assert ticket.reason == "asked_for_person" and ticket.status == "new"
+    assert ticket.reason == "asked_for_person"
+    assert ticket.status == "new"
     assert ticket.deadline > ticket.created_at
     assert any("bằng lái" in m["text"] for m in ticket.excerpt)
     listing = send(engine, text="/ticket")
@@ -103,25 +108,33 @@ def test_official_owned_conversation_is_not_answered_by_the_bot(retriever) -> No
     with session_scope() as session:
         session.scalar(select(Ticket).where(Ticket.code == code)).status = "acknowledged"
     outcome = send(engine, text="đăng ký khai sinh")
-    assert outcome.status == "forwarded" and code in outcome.replies[0].text
+    assert outcome.status == "forwarded"
+    assert code in outcome.replies[0].text
 
 
 def test_duplicate_update_is_processed_once(retriever, db: Session) -> None:  # noqa: ANN001
     engine = engine_with(retriever, ALWAYS_ANSWER)
     first = send(engine, channel="telegram", user="42", text="đăng ký kết hôn", external_id="1001")
     second = send(engine, channel="telegram", user="42", text="đăng ký kết hôn", external_id="1001")
-    assert first.replies and second.duplicate and not second.replies
+    assert first.replies
+    assert second.duplicate
+    assert not second.replies
     assert db.scalar(select(func.count(InboundUpdate.id))) == 1
     assert db.scalar(select(func.count(OutboxMessage.id))) == 1
 
 
 def test_push_channels_queue_replies_split_to_their_limit(retriever, db: Session) -> None:  # noqa: ANN001
     engine = engine_with(retriever, ALWAYS_ANSWER)
-    send(engine, channel="zalo", user="8765432109876543210", text="cấp giấy phép xây dựng nhà ở", reply_to="m1")
+    send(
+        engine, channel="zalo", user="8765432109876543210", text="cấp giấy phép xây dựng nhà ở", reply_to="m1"
+    )
     parts = db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-    assert parts and all(len(p.text) <= 2000 for p in parts)
-    assert parts[0].reply_to == "m1" and parts[0].recipient == "8765432109876543210"
-    assert parts[-1].buttons and all(not p.buttons for p in parts[:-1])
+    assert parts
+    assert all(len(p.text) <= 2000 for p in parts)
+    assert parts[0].reply_to == "m1"
+    assert parts[0].recipient == "8765432109876543210"
+    assert parts[-1].buttons
+    assert all(not p.buttons for p in parts[:-1])
     send(engine, channel="web", user="w", text="đăng ký khai sinh")
     assert db.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.channel == "web")) == 0
 
@@ -132,7 +145,8 @@ def test_push_channels_queue_replies_split_to_their_limit(retriever, db: Session
 )
 def test_bad_messages_get_a_clear_reply_and_are_kept(retriever, db: Session, text: str, status: str) -> None:  # noqa: ANN001
     outcome = send(engine_with(retriever, ALWAYS_ANSWER), text=text)
-    assert outcome.status == status and outcome.replies[0].text
+    assert outcome.status == status
+    assert outcome.replies[0].text
     assert db.scalar(select(func.count(ChatMessage.id)).where(ChatMessage.direction == "in")) == 1
 
 
@@ -180,5 +194,7 @@ def test_state_survives_a_restart(retriever, db: Session) -> None:  # noqa: ANN0
 def test_reply_latency_is_logged(retriever, db: Session) -> None:  # noqa: ANN001
     send(engine_with(retriever, ALWAYS_ANSWER), text="đăng ký khai tử")
     out = db.scalar(select(ChatMessage).where(ChatMessage.direction == "out"))
-    assert out.latency_ms is not None and out.latency_ms >= 0 and out.status == "answered"
+    assert out.latency_ms is not None
+    assert out.latency_ms >= 0
+    assert out.status == "answered"
     assert out.procedure

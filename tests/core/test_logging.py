@@ -16,7 +16,11 @@ from core.logging import MaskingFilter, mask_sensitive
         ("số cmnd 123456789 bị mất", "123456789", "******789"),
         ("gọi em 0912 345 678 nhé", "0912 345 678", "*******678"),
         ("sđt +84912345678", "+84912345678", "********678"),
-        ("token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0", "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0", "[token]"),
+        (
+            "token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+            "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+            "[token]",
+        ),
         ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def", "eyJhbGciOiJIUzI1NiJ9", "[token]"),
     ],
 )
@@ -27,7 +31,10 @@ def test_mask_sensitive(raw: str, secret: str, kept: str) -> None:
 
 
 def test_ordinary_numbers_stay() -> None:
-    assert mask_sensitive("lệ phí 70.000 đồng trong 7 ngày, năm 2026") == "lệ phí 70.000 đồng trong 7 ngày, năm 2026"
+    assert (
+        mask_sensitive("lệ phí 70.000 đồng trong 7 ngày, năm 2026")
+        == "lệ phí 70.000 đồng trong 7 ngày, năm 2026"
+    )
 
 
 def test_filter_masks_arguments_of_log_records(caplog: pytest.LogCaptureFixture) -> None:
@@ -39,5 +46,6 @@ def test_filter_masks_arguments_of_log_records(caplog: pytest.LogCaptureFixture)
             logger.info("citizen %s wrote from %s", "001203004567", "0987654321")
     finally:
         handler.removeFilter(handler.filters[-1])
-    assert "001203004567" not in caplog.text and "0987654321" not in caplog.text
+    assert "001203004567" not in caplog.text
+    assert "0987654321" not in caplog.text
     assert "567" in caplog.text

@@ -105,9 +105,10 @@ def test_conflict_found_while_writing_rolls_back_everything(settings, tmp_path: 
     with session_scope() as session:
         import_file(session, write_yaml(tmp_path / "one.yaml", [record("holder", code="1.000001")]))
     clash = [record("new-one"), record("thief", code="1.000001")]
-    with pytest.raises(Invalid, match="'thief': field 'code': 1.000001 already belongs to 'holder'"):  # noqa: PT012
-        with session_scope() as session:
-            import_file(session, write_yaml(tmp_path / "two.yaml", clash))
+    path = write_yaml(tmp_path / "two.yaml", clash)
+    expected = "'thief': field 'code': 1.000001 already belongs to 'holder'"
+    with pytest.raises(Invalid, match=expected), session_scope() as session:
+        import_file(session, path)
     with session_scope() as session:
         assert sorted(session.scalars(select(Procedure.slug))) == ["holder"]
 

@@ -57,7 +57,11 @@ def test_bundled_seed_covers_every_required_slug_in_both_languages(session: Sess
         langs = {t.lang for t in proc.texts}
         assert {"vi", "en", "ko", "ru", "pl"} <= langs
         vi = proc.text("vi")
-        assert vi.documents and vi.fees and vi.processing_time and vi.where_to_file and vi.legal_basis
+        assert vi.documents
+        assert vi.fees
+        assert vi.processing_time
+        assert vi.where_to_file
+        assert vi.legal_basis
         questions = [q for f in proc.faqs for q in f.questions]
         assert len(questions) >= 3
     assert ensure_seeded(session) is None  # up to date: nothing to do
@@ -73,9 +77,12 @@ def test_changed_seed_is_reapplied_except_to_admin_edits(session: Session, tmp_p
     import_file(session, edits)
     identity = folder / "identity.yaml"
     text = identity.read_text(encoding="utf-8")
-    identity.write_text(text.replace('title: "Cấp lại thẻ căn cước', 'title: "Cấp lại thẻ căn cước (mới)', 1), "utf-8")
+    identity.write_text(
+        text.replace('title: "Cấp lại thẻ căn cước', 'title: "Cấp lại thẻ căn cước (mới)', 1), "utf-8"
+    )
     report = ensure_seeded(session, folder)
-    assert report is not None and report.skipped == 1
+    assert report is not None
+    assert report.skipped == 1
     reissue = session.scalar(select(Procedure).where(Procedure.slug == "id-card-reissue"))
     assert "(mới)" in reissue.text("vi").title
     passport = session.scalar(select(Procedure).where(Procedure.slug == "passport-issuance"))
@@ -97,7 +104,8 @@ def test_national_import_merges_with_curated_by_code(session: Session, tmp_path:
     assert len(others) == 3
     for proc in others:
         assert proc.slug == national_slug(proc.code)
-        assert proc.text("vi").title and proc.online_link.startswith("https://")
+        assert proc.text("vi").title
+        assert proc.online_link.startswith("https://")
     assert import_national(session, path).created == 0  # idempotent
 
 
@@ -122,9 +130,19 @@ def test_portal_faq_import_by_parity_ties_entries_to_procedures(session: Session
     import_national(session, national_subset(tmp_path, {"1.001193", "1.004873"}, extra=0))
     faq = tmp_path / "faq.jsonl"
     rows = [
-        {"faq_id": "10", "question": "Khai sinh cho con ở đâu?", "answer": "Tại UBND xã.", "procedures": ["1.001193"]},
+        {
+            "faq_id": "10",
+            "question": "Khai sinh cho con ở đâu?",
+            "answer": "Tại UBND xã.",
+            "procedures": ["1.001193"],
+        },
         {"faq_id": "11", "question": "Lẻ: không nhập", "answer": None, "procedures": ["1.001193"]},
-        {"faq_id": "12", "question": "Hai thủ tục?", "answer": None, "procedures": ["1.001193", "1.004873", "9.9"]},
+        {
+            "faq_id": "12",
+            "question": "Hai thủ tục?",
+            "answer": None,
+            "procedures": ["1.001193", "1.004873", "9.9"],
+        },
         {"faq_id": "14", "question": "Mã lạ", "answer": None, "procedures": ["9.9"]},
     ]
     faq.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
@@ -149,9 +167,24 @@ def test_portal_faq_bad_line_names_the_line(session: Session, tmp_path: Path) ->
 def test_card_in_each_language(session: Session) -> None:
     ensure_seeded(session)
     vi = procedure_card(session, "id-card-reissue", "vi")
-    assert vi["lang"] == "vi" and vi["documents"] and vi["fees"] and vi["processing_time"] and vi["where_to_file"]
+    assert (
+        vi["lang"] == "vi"
+    )
+    assert (
+        vi["documents"]
+    )
+    assert (
+        vi["fees"]
+    )
+    assert (
+        vi["processing_time"]
+    )
+    assert (
+        vi["where_to_file"]
+    )
     en = procedure_card(session, "id-card-reissue", "en")
-    assert en["lang"] == "en" and en["title"] != vi["title"]
+    assert en["lang"] == "en"
+    assert en["title"] != vi["title"]
     ko = procedure_card(session, "id-card-reissue", "ko")
     assert ko["documents"] == en["documents"]  # content in English, title in Korean
     assert any("\uac00" <= ch <= "\ud7af" for ch in ko["title"])

@@ -18,14 +18,24 @@ from retrieval.decision import (
 )
 
 T = Thresholds(
-    answer_dense=0.86, answer_margin=1.0, domain_dense=0.8, domain_known=0.5, off_topic_gap=0.0, clarify_gap=-0.03
+    answer_dense=0.86,
+    answer_margin=1.0,
+    domain_dense=0.8,
+    domain_known=0.5,
+    off_topic_gap=0.0,
+    clarify_gap=-0.03,
 )
 
 
 def sig(**kw: float | bool | int) -> Signals:
     base = {
-        "wants_person": False, "has_words": True, "dense": 0.9, "margin": 2.0, "known": 1.0,
-        "off_topic_gap": -0.1, "n_candidates": 10,
+        "wants_person": False,
+        "has_words": True,
+        "dense": 0.9,
+        "margin": 2.0,
+        "known": 1.0,
+        "off_topic_gap": -0.1,
+        "n_candidates": 10,
     }
     base.update(kw)
     return Signals(**base)  # type: ignore[arg-type]

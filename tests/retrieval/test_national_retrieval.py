@@ -23,7 +23,9 @@ PORTAL_FAQ = SHARED / "data" / "portal_faq_dev.jsonl"
 
 
 def odd_questions() -> list[evaluate.Question]:
-    codes = {json.loads(line)["ma_thu_tuc"].strip() for line in NATIONAL.read_text(encoding="utf-8").splitlines()}
+    codes = {
+        json.loads(line)["ma_thu_tuc"].strip() for line in NATIONAL.read_text(encoding="utf-8").splitlines()
+    }
     questions = []
     for line in PORTAL_FAQ.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)

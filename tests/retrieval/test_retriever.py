@@ -22,7 +22,11 @@ KB = [
     procedure_record(
         "passport",
         code="1.000001",
-        vi={"title": "Cấp hộ chiếu phổ thông", "aliases": ["làm hộ chiếu", "passport"], "documents": ["Tờ khai"]},
+        vi={
+            "title": "Cấp hộ chiếu phổ thông",
+            "aliases": ["làm hộ chiếu", "passport"],
+            "documents": ["Tờ khai"],
+        },
         en={"title": "Ordinary passport issuance", "aliases": ["get a passport"]},
         faq=[{"lang": "vi", "questions": ["Làm hộ chiếu mất bao lâu?"], "answer": "8 ngày."}],
     ),
@@ -38,7 +42,9 @@ KB = [
     ),
     procedure_record("residence", vi={"title": "Đăng ký tạm trú", "aliases": ["thuê trọ tạm trú"]}),
     procedure_record("land", vi={"title": "Cấp giấy chứng nhận quyền sử dụng đất", "aliases": ["sổ đỏ"]}),
-    procedure_record("business", vi={"title": "Đăng ký hộ kinh doanh", "aliases": ["mở quán", "kinh doanh cá thể"]}),
+    procedure_record(
+        "business", vi={"title": "Đăng ký hộ kinh doanh", "aliases": ["mở quán", "kinh doanh cá thể"]}
+    ),
 ]
 
 
@@ -155,7 +161,15 @@ def test_ask_result_follows_the_json_contract(kb: Session) -> None:
     assert payload["lang"] == "vi"
     assert len(payload["candidates"]) >= 5
     first = payload["candidates"][0]
-    assert first == {"slug": "passport", "code": "1.000001", "title": "Cấp hộ chiếu phổ thông", "score": first["score"]}
+    assert first == {
+        "slug": "passport",
+        "code": "1.000001",
+        "title": "Cấp hộ chiếu phổ thông",
+        "score": first["score"],
+    }
     scores = [c["score"] for c in payload["candidates"]]
     assert scores == sorted(scores, reverse=True)
-    assert service.ask("How do I get a passport?").to_json()["candidates"][0]["title"] == "Ordinary passport issuance"
+    assert (
+        service.ask("How do I get a passport?").to_json()["candidates"][0]["title"]
+        == "Ordinary passport issuance"
+    )
