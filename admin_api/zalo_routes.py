@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,14 +44,20 @@ def install(app: FastAPI) -> None:
         engine = request.app.state.engine
         if engine is None:
             raise HTTPException(503, "starting up; Zalo will retry")
-        # Runs in a worker thread after the response is sent; the engine stores the message first and
-        # deduplicates Zalo's retries by msg_id, so a retry after a lost response is harmless.
-        return JSONResponse({"status": "accepted"}, background=BackgroundTask(zalo.process_inbound, engine, inbound))
+        # Stored before the 200 (a crash afterwards leaves it in the inbox for the next start), answered
+        # in a worker thread after the response; Zalo's retries are deduplicated by msg_id.
+        update_id = await asyncio.to_thread(zalo.accept_inbound, engine, inbound)
+        if update_id is None:
+            return JSONResponse({"status": "duplicate"})
+        return JSONResponse({"status": "accepted"}, background=BackgroundTask(zalo.process_stored, engine, update_id))
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Deliver queued Zalo replies while the app runs (only when MOTCUA_ZALO_APP_ID is set)."""
+    if app.state.engine is not None:
+        # Messages stored by a previous run that died before answering them.
+        await asyncio.to_thread(zalo.finish_pending, app.state.engine)
     async with zalo.delivering(get_settings()) as worker:
         app.state.zalo_outbox = worker
         yield

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -81,7 +81,17 @@ class ConversationEngine:
 
     def handle(self, session: Session, inbound: Inbound) -> Outcome:
         """Store, deduplicate, answer and queue the replies of one inbound message."""
-        started = self.clock()
+        update = self.accept(session, inbound)
+        if update is None:
+            return Outcome("duplicate", duplicate=True)
+        return self.process(session, update)
+
+    def accept(self, session: Session, inbound: Inbound) -> InboundUpdate | None:
+        """Store an inbound message before anything else happens to it; None for a retry already stored.
+
+        Webhooks call this before answering 200 and `process` afterwards: a crash in between leaves the
+        update in the inbox, and `process_pending` finishes it on the next start.
+        """
         if inbound.external_id is not None:
             seen = session.scalar(
                 select(InboundUpdate.id).where(
@@ -89,17 +99,25 @@ class ConversationEngine:
                 )
             )
             if seen is not None:
-                return Outcome("duplicate", duplicate=True)
-        conversation = self._conversation(session, inbound)
+                return None
         update = InboundUpdate(
             channel=inbound.channel,
             external_id=inbound.external_id,
             user_key=inbound.user,
-            payload={"text": inbound.text, "button": inbound.button, "kind": inbound.kind},
-            received_at=started,
+            payload=asdict(inbound),
+            received_at=self.clock(),
         )
         session.add(update)
         session.flush()
+        return update
+
+    def process(self, session: Session, update: InboundUpdate) -> Outcome:
+        """Answer a stored update and queue its replies (once: a processed update is skipped)."""
+        if update.processed_at is not None:
+            return Outcome("duplicate", duplicate=True)
+        inbound = Inbound(**update.payload)
+        started = update.received_at
+        conversation = self._conversation(session, inbound)
         session.add(
             ChatMessage(
                 conversation_id=conversation.id,
@@ -186,9 +204,7 @@ class ConversationEngine:
             .order_by(ChatMessage.id.desc())
             .limit(EXCERPT_MESSAGES)
         ).all()
-        excerpt = [
-            {"direction": m.direction, "text": m.text[:500], "at": m.at.isoformat()} for m in reversed(recent)
-        ]
+        excerpt = [{"direction": m.direction, "text": m.text[:500], "at": m.at.isoformat()} for m in reversed(recent)]
         ticket = open_ticket(
             session,
             conversation_id=conv.id,
@@ -201,9 +217,7 @@ class ConversationEngine:
             excerpt=excerpt,
         )
         deadline = ticket.deadline.astimezone(VN).strftime("%H:%M %d/%m/%Y")
-        return Outcome(
-            ESCALATED, [Reply(say("escalated", lang, code=ticket.code, deadline=deadline))], ticket.code
-        )
+        return Outcome(ESCALATED, [Reply(say("escalated", lang, code=ticket.code, deadline=deadline))], ticket.code)
 
     def _button(self, session: Session, conv: Conversation, payload: str) -> Outcome:
         lang = self._lang(conv, None)
@@ -250,12 +264,8 @@ class ConversationEngine:
     def _topic(self, session: Session, lang: str, category: str) -> Outcome:
         curated = select(Procedure).where(Procedure.origin != "national")
         if not category:
-            categories = sorted(
-                set(session.scalars(select(Procedure.category).where(Procedure.origin != "national")))
-            )
-            return Outcome(
-                "topics", [Reply(say("topics", lang), [Button(c, f"t:{c}") for c in categories if c])]
-            )
+            categories = sorted(set(session.scalars(select(Procedure.category).where(Procedure.origin != "national"))))
+            return Outcome("topics", [Reply(say("topics", lang), [Button(c, f"t:{c}") for c in categories if c])])
         procs = session.scalars(curated.where(Procedure.category == category).order_by(Procedure.slug)).all()
         buttons = [
             Button(_short(p.text(ui_lang(lang)).title if p.text(ui_lang(lang)) else p.slug), f"p:{p.slug}")
@@ -288,9 +298,7 @@ class ConversationEngine:
 
     def _conversation(self, session: Session, inbound: Inbound) -> Conversation:
         conv = session.scalar(
-            select(Conversation).where(
-                Conversation.channel == inbound.channel, Conversation.user_key == inbound.user
-            )
+            select(Conversation).where(Conversation.channel == inbound.channel, Conversation.user_key == inbound.user)
         )
         if conv is None:
             conv = Conversation(channel=inbound.channel, user_key=inbound.user, state={})
@@ -351,6 +359,16 @@ class ConversationEngine:
         session.flush()
         reply.message_id = message.id
         enqueue(session, conv.channel, conv.user_key, reply.text, buttons, message.id, inbound.reply_to)
+
+
+def pending_updates(session: Session, channels: list[str]) -> list[InboundUpdate]:
+    """Stored updates not processed yet (a crash came between storing and answering), oldest first."""
+    stmt = (
+        select(InboundUpdate)
+        .where(InboundUpdate.processed_at.is_(None), InboundUpdate.channel.in_(channels))
+        .order_by(InboundUpdate.id)
+    )
+    return list(session.scalars(stmt))
 
 
 def enqueue(

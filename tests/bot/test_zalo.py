@@ -39,8 +39,10 @@ from bot.texts import say
 from bot.zalo import (
     ZaloSender,
     ZaloTokenStore,
+    accept_inbound,
     event_to_inbound,
-    process_inbound,
+    finish_pending,
+    process_stored,
     timestamp_fresh,
     verify_signature,
 )
@@ -417,10 +419,13 @@ def test_a_retry_racing_the_first_delivery_is_dropped_quietly(stack: Stack) -> N
     inbound = Inbound("zalo", new_user(), text="/help", external_id="msg-race-1", reply_to="msg-race-1")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        outcomes = list(pool.map(lambda _: process_inbound(engine, inbound), range(4)))
+        update_ids = list(pool.map(lambda _: accept_inbound(engine, inbound), range(4)))
 
     assert stored("msg-race-1") == 1
-    assert [o.status for o in outcomes if o is not None and not o.duplicate] == ["help"]
+    accepted = [i for i in update_ids if i is not None]
+    assert len(accepted) == 1
+    assert process_stored(engine, accepted[0]).status == "help"
+    assert process_stored(engine, accepted[0]).duplicate  # processing twice answers once
     with session_scope() as session:
         assert session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.recipient == inbound.user)) == 1
 
@@ -552,3 +557,15 @@ def test_events_map_to_inbound_messages() -> None:
     }
     assert event_to_inbound({**base, "event_name": "oa_send_text"}) is None
     assert event_to_inbound({"event_name": "user_send_text", "sender": "nobody"}) is None
+
+
+def test_a_message_stored_before_a_crash_is_answered_on_the_next_start(stack: Stack) -> None:
+    engine = load_engine()
+    user = new_user()
+    update_id = accept_inbound(engine, Inbound("zalo", user, text="/help", external_id="msg-crash-1"))
+    assert update_id is not None  # stored, then the process "died" before answering
+    assert finish_pending(engine) >= 1
+    with session_scope() as session:
+        queued = session.scalars(select(OutboxMessage.text).where(OutboxMessage.recipient == user)).all()
+    assert len(queued) == 1
+    assert finish_pending(engine) == 0
