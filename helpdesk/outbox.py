@@ -148,10 +148,9 @@ class OutboxWorker:
         for message in due:
             by_recipient.setdefault((message.channel, message.recipient), []).append(message)
         results = await asyncio.gather(*(self._send_in_order(msgs) for msgs in by_recipient.values()))
-        sent = [i for ok, _ in results for i in ok]
         failures = [f for _, fails in results for f in fails]
-        await asyncio.to_thread(self._record, sent, failures)
-        return len(sent)
+        await asyncio.to_thread(self._record, [], failures)
+        return sum(len(ok) for ok, _ in results)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until stop is set; sleeps briefly when nothing is due."""
@@ -197,6 +196,9 @@ class OutboxWorker:
                     error = f"{type(exc).__name__}: {exc}"
                     failures += [(m.id, error, backoff(attempts + 1), m is message) for m in messages[index:]]
                     break
+            # Recorded at once, message by message: a crash between sending and recording is the only
+            # way a message can go out twice, so that window is kept as short as the database allows.
+            await asyncio.to_thread(self._record, [message.id], [])
             sent.append(message.id)
         return sent, failures
 
