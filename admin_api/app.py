@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +15,10 @@ from sqlalchemy import text
 
 from admin_api import errors, telegram_routes, zalo_routes
 from admin_api.schemas import ChatIn, ChatOut, MessagesOut, SessionId
-from bot import web
+from bot import inbox, web
 from bot.engine import ConversationEngine
+from bot.telegram import CHANNEL as CHANNEL_TELEGRAM
+from bot.zalo import CHANNEL as CHANNEL_ZALO
 from core.db import get_engine, session_scope
 from core.errors import NotFound
 from knowledge.service import ensure_seeded
@@ -38,7 +41,9 @@ def load_engine() -> ConversationEngine:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Heavy things load once, at start-up, never per message."""
     if getattr(app.state, "engine", None) is None:
-        app.state.engine = load_engine()
+        app.state.engine = await asyncio.to_thread(load_engine)
+    # Messages a previous run stored but never answered (it died in between) are answered first.
+    await asyncio.to_thread(inbox.finish_pending, app.state.engine, [CHANNEL_TELEGRAM, CHANNEL_ZALO])
     async with telegram_routes.lifespan(app), zalo_routes.lifespan(app):
         yield
 
@@ -55,16 +60,12 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
     def chat(body: ChatIn, request: Request) -> ChatOut:
         """Send a web-chat message (text or button payload) and get the bot's replies."""
         with session_scope() as session:
-            outcome = web.post_message(
-                request.app.state.engine, session, body.session, body.text, body.button
-            )
+            outcome = web.post_message(request.app.state.engine, session, body.session, body.text, body.button)
         replies = [
             {"id": str(r.message_id), "text": r.text, "buttons": [b.__dict__ for b in r.buttons]}
             for r in outcome.replies
         ]
-        return ChatOut.model_validate(
-            {"status": outcome.status, "ticket": outcome.ticket, "replies": replies}
-        )
+        return ChatOut.model_validate({"status": outcome.status, "ticket": outcome.ticket, "replies": replies})
 
     @app.get("/api/chat/{sid}/messages", response_model=MessagesOut)
     def chat_messages(sid: SessionId, after: Annotated[int | None, Query(ge=0)] = None) -> MessagesOut:
@@ -102,8 +103,6 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
         if engine is None:
             return JSONResponse({"status": "loading"}, status_code=503)
         retriever = engine.asker.retriever
-        return JSONResponse(
-            {"status": "ready", "index": retriever.version, "procedures": len(retriever.procedures)}
-        )
+        return JSONResponse({"status": "ready", "index": retriever.version, "procedures": len(retriever.procedures)})
 
     return app

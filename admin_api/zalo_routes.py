@@ -10,7 +10,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 
-from bot import zalo
+from bot import inbox, zalo
 from core.config import get_settings
 from core.errors import NotFound, PermissionDenied
 from knowledge.models import utcnow
@@ -46,18 +46,15 @@ def install(app: FastAPI) -> None:
             raise HTTPException(503, "starting up; Zalo will retry")
         # Stored before the 200 (a crash afterwards leaves it in the inbox for the next start), answered
         # in a worker thread after the response; Zalo's retries are deduplicated by msg_id.
-        update_id = await asyncio.to_thread(zalo.accept_inbound, engine, inbound)
+        update_id = await asyncio.to_thread(inbox.accept_inbound, engine, inbound)
         if update_id is None:
             return JSONResponse({"status": "duplicate"})
-        return JSONResponse({"status": "accepted"}, background=BackgroundTask(zalo.process_stored, engine, update_id))
+        return JSONResponse({"status": "accepted"}, background=BackgroundTask(inbox.process_stored, engine, update_id))
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Deliver queued Zalo replies while the app runs (only when MOTCUA_ZALO_APP_ID is set)."""
-    if app.state.engine is not None:
-        # Messages stored by a previous run that died before answering them.
-        await asyncio.to_thread(zalo.finish_pending, app.state.engine)
     async with zalo.delivering(get_settings()) as worker:
         app.state.zalo_outbox = worker
         yield

@@ -19,8 +19,8 @@ from telegram.error import RetryAfter as TelegramRetryAfter
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import inbox
 from bot.engine import ConversationEngine, Inbound, Outcome
-from core.db import session_scope
 from core.errors import Invalid
 from core.logging import mask_sensitive
 from helpdesk.outbox import OutboxWorker, Outgoing, PermanentFailure, RetryAfter
@@ -34,8 +34,15 @@ CONCURRENT_UPDATES = 32  # across chats; within one chat a lock keeps updates in
 SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # Message attributes in the order they are checked; a venue also carries a location, an animation a document.
 _KINDS = (
-    ("photo", "photo"), ("sticker", "sticker"), ("voice", "voice"), ("location", "location"),
-    ("animation", "file"), ("video", "file"), ("video_note", "file"), ("audio", "file"), ("document", "file"),
+    ("photo", "photo"),
+    ("sticker", "sticker"),
+    ("voice", "voice"),
+    ("location", "location"),
+    ("animation", "file"),
+    ("video", "file"),
+    ("video_note", "file"),
+    ("audio", "file"),
+    ("document", "file"),
 )
 
 
@@ -130,9 +137,8 @@ class UpdateHandler:
         logger.debug("telegram update %s: %s", inbound.external_id, outcome.status)
 
     def _handle(self, inbound: Inbound) -> Outcome:
-        """One transaction per update: stored, answered and queued together, or not at all."""
-        with session_scope() as session:
-            return self.engine.handle(session, inbound)
+        """Stored first, then answered: an update that fails to be answered stays in the inbox."""
+        return inbox.receive(self.engine, inbound)
 
 
 async def _answer(update: Update) -> None:
@@ -152,7 +158,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def build_application(
-    token: str, engine: ConversationEngine, *, base_url: str | None = None,
+    token: str,
+    engine: ConversationEngine,
+    *,
+    base_url: str | None = None,
     concurrency: int = CONCURRENT_UPDATES,
 ) -> Application:
     """The bot: every message and button press goes to one handler; one error handler logs failures."""
@@ -170,9 +179,7 @@ def build_application(
     return application
 
 
-async def start(
-    application: Application, *, webhook_url: str | None = None, webhook_secret: str | None = None
-) -> None:
+async def start(application: Application, *, webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
     """Start the bot: register the webhook when a URL is given, else long-poll. Pending updates are kept."""
     if webhook_url and not (webhook_secret and SECRET_TOKEN.fullmatch(webhook_secret)):
         raise Invalid("a Telegram webhook needs MOTCUA_TELEGRAM_WEBHOOK_SECRET: 1-256 of A-Z a-z 0-9 _ -")
@@ -181,19 +188,22 @@ async def start(
         await application.start()
         if webhook_url:
             await application.bot.set_webhook(
-                webhook_url, secret_token=webhook_secret, allowed_updates=ALLOWED_UPDATES,
+                webhook_url,
+                secret_token=webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
                 drop_pending_updates=False,
             )
         else:
             assert application.updater is not None  # built with the default updater
-            await application.updater.start_polling(
-                allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
-            )
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
     except BaseException:
         await stop(application)
         raise
-    logger.info("telegram bot @%s receives updates by %s", application.bot.username,
-                "webhook" if webhook_url else "long polling")
+    logger.info(
+        "telegram bot @%s receives updates by %s",
+        application.bot.username,
+        "webhook" if webhook_url else "long polling",
+    )
 
 
 async def stop(application: Application) -> None:

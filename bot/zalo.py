@@ -24,10 +24,9 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from bot.engine import ConversationEngine, Inbound, Outcome, pending_updates
-from bot.models import ChannelToken, InboundUpdate
+from bot.engine import Inbound
+from bot.models import ChannelToken
 from core.config import Settings
 from core.db import session_scope
 from helpdesk.outbox import OutboxWorker, Outgoing, PermanentFailure, RetryAfter
@@ -122,38 +121,6 @@ def event_to_inbound(event: dict[str, Any]) -> Inbound | None:
     if text.startswith(BUTTON_PREFIX):
         return Inbound(CHANNEL, user, button=text[len(BUTTON_PREFIX) :].strip(), external_id=msg_id, reply_to=msg_id)
     return Inbound(CHANNEL, user, text=text, external_id=msg_id, reply_to=msg_id)
-
-
-def accept_inbound(engine: ConversationEngine, inbound: Inbound) -> int | None:
-    """Store a webhook message in the inbox; its id, or None when it is a retry already stored."""
-    try:
-        with session_scope() as session:
-            update = engine.accept(session, inbound)
-            return update.id if update is not None else None
-    except IntegrityError:
-        # A retry of the same msg_id raced the first delivery and lost on the unique key: already stored.
-        logger.info("zalo message %s was stored by a concurrent delivery", inbound.external_id)
-        return None
-
-
-def process_stored(engine: ConversationEngine, update_id: int) -> Outcome | None:
-    """Answer one stored message in its own transaction (replies land in the outbox)."""
-    try:
-        with session_scope() as session:
-            update = session.get(InboundUpdate, update_id)
-            return engine.process(session, update) if update is not None else None
-    except Exception:  # noqa: BLE001 - the webhook already answered; log, never crash the server
-        logger.exception("zalo update %s could not be processed; it stays in the inbox", update_id)
-    return None
-
-
-def finish_pending(engine: ConversationEngine) -> int:
-    """Answer the Zalo messages a previous run stored but did not answer; returns how many."""
-    with session_scope() as session:
-        ids = [u.id for u in pending_updates(session, [CHANNEL])]
-    for update_id in ids:
-        process_stored(engine, update_id)
-    return len(ids)
 
 
 def _field(event: dict[str, Any], outer: str, inner: str) -> Any:

@@ -86,8 +86,11 @@ class BotApiStandin:
     def sent(self, chat_id: int | str | None = None) -> list[dict[str, Any]]:
         """Messages sendMessage accepted, optionally for one chat."""
         with self._cond:
-            return [p for name, p in self.calls if name == "sendMessage" and p.get("_ok")
-                    and (chat_id is None or p["chat_id"] == str(chat_id))]
+            return [
+                p
+                for name, p in self.calls
+                if name == "sendMessage" and p.get("_ok") and (chat_id is None or p["chat_id"] == str(chat_id))
+            ]
 
     # -- the API -----------------------------------------------------------------------------------
 
@@ -102,8 +105,16 @@ class BotApiStandin:
         return handler(params)
 
     def _getMe(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802 - Bot API names
-        return 200, {"ok": True, "result": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa",
-                                             "username": "motcua_test_bot", "can_join_groups": False}}
+        return 200, {
+            "ok": True,
+            "result": {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Một cửa",
+                "username": "motcua_test_bot",
+                "can_join_groups": False,
+            },
+        }
 
     def _getUpdates(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
         offset = int(params.get("offset") or 0)
@@ -123,8 +134,12 @@ class BotApiStandin:
         with self._cond:
             retry_after = self._throttle.pop(0) if self._throttle else None
         if retry_after is not None:
-            return 429, {"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {retry_after}",
-                         "parameters": {"retry_after": retry_after}}
+            return 429, {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {retry_after}",
+                "parameters": {"retry_after": retry_after},
+            }
         if chat_id in self._blocked:
             return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
         if chat_id in self._unknown:
@@ -135,9 +150,13 @@ class BotApiStandin:
             self._message_id += 1
             params["_ok"] = True
             message_id = self._message_id
-        message = {"message_id": message_id, "date": int(time.time()), "text": params.get("text", ""),
-                   "chat": {"id": int(chat_id), "type": "private"},
-                   "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa"}}
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "text": params.get("text", ""),
+            "chat": {"id": int(chat_id), "type": "private"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa"},
+        }
         if "reply_markup" in params:
             message["reply_markup"] = params["reply_markup"]
         return 200, {"ok": True, "result": message}
@@ -156,8 +175,10 @@ class BotApiStandin:
     def _getWebhookInfo(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
         with self._cond:
             pending = len(self._updates)
-        return 200, {"ok": True, "result": {"url": self.webhook_url, "has_custom_certificate": False,
-                                            "pending_update_count": pending}}
+        return 200, {
+            "ok": True,
+            "result": {"url": self.webhook_url, "has_custom_certificate": False, "pending_update_count": pending},
+        }
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -177,7 +198,7 @@ class BotApiStandin:
                     params = json.loads(body or b"{}")
                 else:
                     params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-                self._reply(*standin.call(self.path[len(prefix):], params))
+                self._reply(*standin.call(self.path[len(prefix) :], params))
 
             def _reply(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -209,15 +230,23 @@ def running_standin(token: str) -> Iterator[BotApiStandin]:
 
 # -- updates as Telegram sends them --------------------------------------------------------------
 
+
 def _user(chat_id: int, lang: str) -> dict[str, Any]:
     return {"id": chat_id, "is_bot": False, "first_name": "Dân", "language_code": lang}
 
 
 def message_update(update_id: int, chat_id: int, lang: str = "vi", **content: Any) -> dict[str, Any]:
     """An update with a private-chat message; content is e.g. text=... or photo=[...]."""
-    return {"update_id": update_id, "message": {
-        "message_id": update_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
-        "from": _user(chat_id, lang), **content}}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": _user(chat_id, lang),
+            **content,
+        },
+    }
 
 
 def text_update(update_id: int, chat_id: int, text: str, lang: str = "vi") -> dict[str, Any]:
@@ -227,15 +256,36 @@ def text_update(update_id: int, chat_id: int, text: str, lang: str = "vi") -> di
 
 def callback_update(update_id: int, chat_id: int, data: str, query_id: str, lang: str = "vi") -> dict[str, Any]:
     """A citizen pressed an inline button under one of the bot's messages."""
-    return {"update_id": update_id, "callback_query": {
-        "id": query_id, "from": _user(chat_id, lang), "chat_instance": f"ci-{chat_id}", "data": data,
-        "message": {"message_id": 1, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
-                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa"}, "text": "…"}}}
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": query_id,
+            "from": _user(chat_id, lang),
+            "chat_instance": f"ci-{chat_id}",
+            "data": data,
+            "message": {
+                "message_id": 1,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa"},
+                "text": "…",
+            },
+        },
+    }
 
 
 PHOTO = {"photo": [{"file_id": "AgADphoto", "file_unique_id": "p1", "width": 90, "height": 90}]}
-STICKER = {"sticker": {"file_id": "CAADsticker", "file_unique_id": "s1", "type": "regular", "width": 512,
-                       "height": 512, "is_animated": False, "is_video": False}}
+STICKER = {
+    "sticker": {
+        "file_id": "CAADsticker",
+        "file_unique_id": "s1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+}
 VOICE = {"voice": {"file_id": "AwADvoice", "file_unique_id": "v1", "duration": 3}}
 LOCATION = {"location": {"latitude": 21.0285, "longitude": 105.8542}}
 DOCUMENT = {"document": {"file_id": "BQADdoc", "file_unique_id": "d1", "file_name": "don.pdf"}}

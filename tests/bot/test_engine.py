@@ -125,9 +125,7 @@ def test_duplicate_update_is_processed_once(retriever, db: Session) -> None:  # 
 
 def test_push_channels_queue_replies_split_to_their_limit(retriever, db: Session) -> None:  # noqa: ANN001
     engine = engine_with(retriever, ALWAYS_ANSWER)
-    send(
-        engine, channel="zalo", user="8765432109876543210", text="cấp giấy phép xây dựng nhà ở", reply_to="m1"
-    )
+    send(engine, channel="zalo", user="8765432109876543210", text="cấp giấy phép xây dựng nhà ở", reply_to="m1")
     parts = db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
     assert parts
     assert all(len(p.text) <= 2000 for p in parts)

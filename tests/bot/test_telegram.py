@@ -80,16 +80,23 @@ async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
 
 def outbox(chat_id: int) -> list[tuple[str, int, str | None]]:
     with session_scope() as session:
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == str(chat_id))
-                               .order_by(OutboxMessage.id))
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.recipient == str(chat_id)).order_by(OutboxMessage.id)
+        )
         return [(m.status, m.attempts, m.last_error) for m in rows]
 
 
 def replies(chat_id: int) -> int:
     """How many replies were queued for a chat (a long card is one reply in several messages)."""
     with session_scope() as session:
-        return session.scalar(select(func.count(func.distinct(OutboxMessage.chat_message_id)))
-                              .where(OutboxMessage.recipient == str(chat_id))) or 0
+        return (
+            session.scalar(
+                select(func.count(func.distinct(OutboxMessage.chat_message_id))).where(
+                    OutboxMessage.recipient == str(chat_id)
+                )
+            )
+            or 0
+        )
 
 
 def inbound_count() -> int:
@@ -113,8 +120,14 @@ def polling_bot(engine: ConversationEngine, standin: BotApiStandin) -> Any:
 
 @pytest.mark.parametrize(
     ("content", "kind"),
-    [(PHOTO, "photo"), (STICKER, "sticker"), (VOICE, "voice"), (LOCATION, "location"), (DOCUMENT, "file"),
-     (CONTACT, "other")],
+    [
+        (PHOTO, "photo"),
+        (STICKER, "sticker"),
+        (VOICE, "voice"),
+        (LOCATION, "location"),
+        (DOCUMENT, "file"),
+        (CONTACT, "other"),
+    ],
 )
 def test_non_text_messages_become_their_kind_without_text(content: dict[str, Any], kind: str) -> None:
     inbound = channel.update_to_inbound(Update.de_json(message_update(7, 42, "en-US", **content), None))
@@ -325,10 +338,14 @@ def test_webhook_checks_the_secret_and_never_answers_500(
         client.post(hook, json=text_update(61, 3131, "/help"), headers=good)
         wait_for(lambda: any(m["text"] == say("help", "vi") for m in standin.sent(3131)))
 
-        forged = [client.post(hook, json=text_update(62, 3131, "hi"), headers=headers)
-                  for headers in ({"X-Telegram-Bot-Api-Secret-Token": "guess"}, {})]
-        bad = [client.post(hook, content=body, headers={**good, "Content-Type": "application/json"})
-               for body in (b"{not json", b"[1, 2]", b'{"update_id": "x"}', b'{"update_id": 63, "message": {"x": 1}}')]
+        forged = [
+            client.post(hook, json=text_update(62, 3131, "hi"), headers=headers)
+            for headers in ({"X-Telegram-Bot-Api-Secret-Token": "guess"}, {})
+        ]
+        bad = [
+            client.post(hook, content=body, headers={**good, "Content-Type": "application/json"})
+            for body in (b"{not json", b"[1, 2]", b'{"update_id": "x"}', b'{"update_id": 63, "message": {"x": 1}}')
+        ]
         pressed = client.post(hook, json=callback_update(64, 3131, "f:+", "cb-3"), headers=good)
         wait_for(lambda: standin.requests("answerCallbackQuery"))
         wait_for(lambda: replies(3131) == 3 and {s for s, _, _ in outbox(3131)} == {"sent"})
@@ -354,8 +371,11 @@ def test_the_app_runs_the_bot_by_long_polling_without_a_webhook_url(
     with Server(create_app(engine)) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         standin.push(text_update(70, 2121, "/start"))
         wait_for(lambda: standin.sent(2121))
-        refused = client.post("/telegram/webhook", json=text_update(71, 2121, "hi"),
-                              headers={"X-Telegram-Bot-Api-Secret-Token": "anything"})
+        refused = client.post(
+            "/telegram/webhook",
+            json=text_update(71, 2121, "hi"),
+            headers={"X-Telegram-Bot-Api-Secret-Token": "anything"},
+        )
     assert [m["text"] for m in standin.sent(2121)] == [say("greeting", "vi")]
     assert refused.status_code == 403  # no secret configured: the webhook route accepts nothing
     assert not standin.requests("setWebhook")

@@ -34,15 +34,13 @@ from starlette.routing import Route
 
 from admin_api.app import create_app, load_engine
 from bot.engine import Inbound
+from bot.inbox import accept_inbound, finish_pending, process_stored
 from bot.models import ChannelToken, ChatMessage, Conversation, InboundUpdate
 from bot.texts import say
 from bot.zalo import (
     ZaloSender,
     ZaloTokenStore,
-    accept_inbound,
     event_to_inbound,
-    finish_pending,
-    process_stored,
     timestamp_fresh,
     verify_signature,
 )
@@ -564,8 +562,8 @@ def test_a_message_stored_before_a_crash_is_answered_on_the_next_start(stack: St
     user = new_user()
     update_id = accept_inbound(engine, Inbound("zalo", user, text="/help", external_id="msg-crash-1"))
     assert update_id is not None  # stored, then the process "died" before answering
-    assert finish_pending(engine) >= 1
+    assert finish_pending(engine, ["zalo"]) >= 1
     with session_scope() as session:
         queued = session.scalars(select(OutboxMessage.text).where(OutboxMessage.recipient == user)).all()
     assert len(queued) == 1
-    assert finish_pending(engine) == 0
+    assert finish_pending(engine, ["zalo"]) == 0
