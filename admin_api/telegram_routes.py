@@ -30,8 +30,10 @@ def install(app: FastAPI) -> None:
     async def telegram_webhook(request: Request, secret: SecretHeader = None) -> JSONResponse:
         """One update from Telegram: secret checked, stored and answered (replies queued) before the 200."""
         expected = get_settings().telegram_webhook_secret
-        if expected is None or secret is None or not hmac.compare_digest(
-            secret.encode(), expected.get_secret_value().encode()
+        if (
+            expected is None
+            or secret is None
+            or not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode())
         ):
             raise PermissionDenied("wrong or missing X-Telegram-Bot-Api-Secret-Token")
         application = request.app.state.telegram
