@@ -1,0 +1,84 @@
+"""The web-chat API over real HTTP: the DESIGN contract, hand-off to a person, and bad input."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_chat_contract_and_message_history(live_server: str) -> None:
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        first = client.post("/api/chat", json={"session": "s-1", "text": "Thủ tục đăng ký khai sinh"})
+        assert first.status_code == 200
+        body = first.json()
+        assert set(body) == {"status", "ticket", "replies"}
+        assert body["status"] in {"answered", "clarify", "escalated", "declined"}
+        reply = body["replies"][0]
+        assert set(reply) == {"id", "text", "buttons"} and reply["text"]
+        assert all(set(b) == {"label", "payload"} for b in reply["buttons"])
+        pressed = client.post("/api/chat", json={"session": "s-1", "button": "p:birth-registration"}).json()
+        assert pressed["status"] == "answered" and "Hồ sơ cần có" in pressed["replies"][0]["text"]
+        history = client.get("/api/chat/s-1/messages").json()["messages"]
+        assert [m["id"] for m in history] == [reply["id"], pressed["replies"][0]["id"]]
+        assert {"id", "text", "buttons", "at"} <= set(history[0])
+        later = client.get(f"/api/chat/s-1/messages?after={reply['id']}").json()["messages"]
+        assert [m["id"] for m in later] == [pressed["replies"][0]["id"]]
+        assert client.get("/api/chat/nobody/messages").json() == {"messages": []}
+
+
+@pytest.mark.parametrize("text", ["tôi muốn gặp cán bộ", "I want to talk to an official"])
+def test_asking_for_a_person_escalates_to_a_ticket(live_server: str, text: str) -> None:
+    body = httpx.post(f"{live_server}/api/chat", json={"session": "s-person", "text": text}, timeout=30).json()
+    assert body["status"] == "escalated"
+    assert body["ticket"] and body["ticket"].startswith("MC-")
+    assert body["ticket"] in body["replies"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        ({"text": "hi"}, "session: Field required"),
+        ({"session": "s", "text": "a", "button": "h"}, "send exactly one of 'text' and 'button'"),
+        ({"session": "s"}, "send exactly one of 'text' and 'button'"),
+        ({"session": "bad session!", "text": "a"}, "session: String should match pattern"),
+        ({"session": "s", "text": 42}, "text: Input should be a valid string"),
+        ({"session": "s", "text": "x" * 20_001}, "text: String should have at most 20000 characters"),
+        ({"session": "s", "text": "a", "extra": 1}, "extra: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_requests_get_a_clear_422(live_server: str, payload: dict, detail: str) -> None:
+    response = httpx.post(f"{live_server}/api/chat", json=payload, timeout=30)
+    assert response.status_code == 422
+    assert detail in response.json()["detail"]
+
+
+def test_malformed_json_and_unknown_routes_are_clear_4xx(live_server: str) -> None:
+    broken = httpx.post(
+        f"{live_server}/api/chat", content=b'{"session": "s", "text": ', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422 and "JSON" in broken.json()["detail"]
+    assert httpx.get(f"{live_server}/api/nothing-here").status_code == 404
+    assert httpx.get(f"{live_server}/api/chat/s/messages?after=-1").status_code == 422
+    assert httpx.get(f"{live_server}/static/../app.py").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [("", "empty"), ("😀😀😀", "empty"), ("\u200b\u200f", "empty"), ("x" * 10_000, "too_long"), ("مرحبا؟", None)],
+)
+def test_odd_messages_get_a_reply_never_a_500(live_server: str, text: str, status: str | None) -> None:
+    response = httpx.post(f"{live_server}/api/chat", json={"session": "s-odd", "text": text}, timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["replies"] and body["replies"][0]["text"]
+    if status:
+        assert body["status"] == status
+
+
+def test_health_and_readiness(live_server: str) -> None:
+    assert httpx.get(f"{live_server}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{live_server}/readyz").json()
+    assert ready["status"] == "ready" and ready["procedures"] == 43
+    assert httpx.get(f"{live_server}/docs").status_code == 200
