@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.cards import TELEGRAM_LIMIT, ZALO_LIMIT, render_card, split_message
+from bot.cards import render_card
 from bot.models import ChatMessage, Conversation, Feedback, InboundUpdate
 from bot.texts import say, ui_lang
-from core.errors import NotFound
-from helpdesk.models import OutboxMessage, Ticket
-from helpdesk.service import open_ticket, open_ticket_of, tickets_of
+from core.errors import Invalid, NotFound, PermissionDenied
+from helpdesk.models import Ticket
+from helpdesk.outbox import enqueue
+from helpdesk.service import open_ticket, open_ticket_of, rate_ticket, reopen_ticket, tickets_of
 from helpdesk.sla import VN
 from knowledge.models import Procedure, utcnow
 from knowledge.service import procedure_card
@@ -27,7 +28,6 @@ from retrieval.service import AskService
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000  # longer messages are pasted documents, not questions: ask to shorten
-PUSH_CHANNELS = {"telegram": TELEGRAM_LIMIT, "zalo": ZALO_LIMIT}  # delivered through the outbox
 EXCERPT_MESSAGES = 6
 
 
@@ -231,6 +231,20 @@ class ConversationEngine:
             return self._feedback(session, conv, lang, +1 if value == "+" else -1)
         if kind == "t":
             return self._topic(session, lang, value)
+        if kind == "r" and value.count(":") == 1 and value.rsplit(":", 1)[1].isdigit():
+            code, rating = value.rsplit(":", 1)
+            try:
+                rate_ticket(session, code, conv.id, int(rating))
+            except (NotFound, PermissionDenied, Invalid):
+                return Outcome("expired", [Reply(say("expired", lang))])
+            return Outcome("rated", [Reply(say("rated", lang))], code)
+        if kind == "o" and value:
+            try:
+                ticket = reopen_ticket(session, value, conv.id, now=self.clock())
+            except (NotFound, PermissionDenied):
+                return Outcome("expired", [Reply(say("expired", lang))])
+            deadline = ticket.deadline.astimezone(VN).strftime("%H:%M %d/%m/%Y")
+            return Outcome("reopened", [Reply(say("reopened", lang, code=value, deadline=deadline))], value)
         if kind == "l" and value in ("vi", "en"):
             conv.lang = value
             return Outcome("lang", [Reply(say("lang_set", value))])
@@ -369,33 +383,6 @@ def pending_updates(session: Session, channels: list[str]) -> list[InboundUpdate
         .order_by(InboundUpdate.id)
     )
     return list(session.scalars(stmt))
-
-
-def enqueue(
-    session: Session,
-    channel: str,
-    recipient: str,
-    text: str,
-    buttons: list[dict[str, str]],
-    chat_message_id: int | None,
-    reply_to: str | None = None,
-) -> None:
-    """Queue a message for a push channel, split to its length limit (buttons under the last part)."""
-    limit = PUSH_CHANNELS.get(channel)
-    if limit is None:
-        return  # web chat reads its messages from the log; nothing to push
-    parts = split_message(text, limit)
-    for index, part in enumerate(parts):
-        session.add(
-            OutboxMessage(
-                channel=channel,
-                recipient=recipient,
-                chat_message_id=chat_message_id,
-                text=part,
-                buttons=buttons if index == len(parts) - 1 else [],
-                reply_to=reply_to if index == 0 else None,
-            )
-        )
 
 
 def _short(title: str, limit: int = 60) -> str:

@@ -58,6 +58,15 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "button_person": {"vi": "👤 Gặp cán bộ", "en": "👤 Talk to an official"},
     "button_up": {"vi": "👍", "en": "👍"},
+    "button_reopen": {"vi": "↩️ Chưa rõ, hỏi lại", "en": "↩️ Not solved, reopen"},
+    "rated": {
+        "vi": "Cảm ơn bạn đã chấm điểm câu trả lời của cán bộ!",
+        "en": "Thank you for rating the official's answer!",
+    },
+    "reopened": {
+        "vi": "Đã mở lại yêu cầu {code}. Cán bộ sẽ trả lời trước {deadline}.",
+        "en": "Ticket {code} is open again. An official will answer by {deadline}.",
+    },
     "button_down": {"vi": "👎", "en": "👎"},
     "expired": {
         "vi": "Nút này không còn hiệu lực. Bạn hãy gõ lại câu hỏi nhé.",

@@ -19,9 +19,7 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
-    conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
-    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(20))
     lang: Mapped[str] = mapped_column(String(8), default="vi")
     question: Mapped[str] = mapped_column(Text)
@@ -31,6 +29,8 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
     department: Mapped[str | None] = mapped_column(String(80), index=True)
     deadline: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    rating: Mapped[int | None] = mapped_column(Integer)  # the citizen's 1-5 rating of the official's reply
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

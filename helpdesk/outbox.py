@@ -13,15 +13,16 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.cards import TELEGRAM_LIMIT, ZALO_LIMIT, split_message
 from core.db import session_scope
 from helpdesk.models import OutboxMessage
 from knowledge.models import utcnow
 
 logger = logging.getLogger(__name__)
 
-Failure = tuple[
-    int, str, float | None, bool
-]  # message id, error, seconds until retry (None: give up), attempted
+PUSH_CHANNELS = {"telegram": TELEGRAM_LIMIT, "zalo": ZALO_LIMIT}  # delivered through the outbox
+
+Failure = tuple[int, str, float | None, bool]  # message id, error, seconds until retry (None: give up), attempted
 BACKOFF_SECONDS = (1, 2, 5, 15, 60, 300, 900)  # attempt n waits BACKOFF_SECONDS[n-1], then the last one
 MAX_ATTEMPTS = 12  # about two hours of trying before a message is marked failed and shown to admins
 MAX_RETRY_AFTER = 3600.0
@@ -57,6 +58,33 @@ class Sender(Protocol):
     async def send(self, message: Outgoing) -> None:
         """Deliver the message or raise."""
         ...
+
+
+def enqueue(
+    session: Session,
+    channel: str,
+    recipient: str,
+    text: str,
+    buttons: list[dict[str, str]],
+    chat_message_id: int | None,
+    reply_to: str | None = None,
+) -> None:
+    """Queue a message for a push channel, split to its length limit (buttons under the last part)."""
+    limit = PUSH_CHANNELS.get(channel)
+    if limit is None:
+        return  # web chat reads its messages from the log; nothing to push
+    parts = split_message(text, limit)
+    for index, part in enumerate(parts):
+        session.add(
+            OutboxMessage(
+                channel=channel,
+                recipient=recipient,
+                chat_message_id=chat_message_id,
+                text=part,
+                buttons=buttons if index == len(parts) - 1 else [],
+                reply_to=reply_to if index == 0 else None,
+            )
+        )
 
 
 def claim_due(session: Session, channels: list[str], now: dt.datetime, limit: int) -> list[Outgoing]:
@@ -101,9 +129,7 @@ def record_failure(
     message.last_error = error[:500]
     if delay is None or message.attempts >= MAX_ATTEMPTS:
         message.status = "failed"
-        logger.warning(
-            "outbox message %s failed for good after %s attempts: %s", message_id, message.attempts, error
-        )
+        logger.warning("outbox message %s failed for good after %s attempts: %s", message_id, message.attempts, error)
         return
     message.next_attempt_at = now + dt.timedelta(seconds=delay)
 

@@ -43,9 +43,7 @@ class RecordingChannel:
 def queue(clock: Clock, *items: tuple[str, str]) -> None:
     with session_scope() as session:
         for recipient, text in items:
-            session.add(
-                OutboxMessage(channel="telegram", recipient=recipient, text=text, next_attempt_at=clock())
-            )
+            session.add(OutboxMessage(channel="telegram", recipient=recipient, text=text, next_attempt_at=clock()))
 
 
 @pytest.fixture
@@ -59,9 +57,7 @@ def drain(worker: OutboxWorker) -> int:
 
 def statuses() -> list[tuple[str, int]]:
     with session_scope() as session:
-        return [
-            (m.status, m.attempts) for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
-        ]
+        return [(m.status, m.attempts) for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
 
 
 def test_delivers_everything_in_order_per_recipient(clock: Clock) -> None:
