@@ -88,7 +88,7 @@ def enqueue(
 
 
 def claim_due(session: Session, channels: list[str], now: dt.datetime, limit: int) -> list[Outgoing]:
-    """Pending messages whose time has come, oldest first."""
+    """Pending messages whose time has come, oldest first, never overtaking a postponed one of the same chat."""
     rows = session.scalars(
         select(OutboxMessage)
         .where(
@@ -99,7 +99,23 @@ def claim_due(session: Session, channels: list[str], now: dt.datetime, limit: in
         .order_by(OutboxMessage.id)
         .limit(limit)
     ).all()
-    return [Outgoing(m.id, m.channel, m.recipient, m.text, list(m.buttons or []), m.reply_to) for m in rows]
+    # A chat whose earlier message waits for a retry gets nothing newer until that one is through.
+    postponed = dict(
+        session.execute(
+            select(OutboxMessage.channel + ":" + OutboxMessage.recipient, func.min(OutboxMessage.id))
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.channel.in_(channels),
+                OutboxMessage.next_attempt_at > now,
+            )
+            .group_by(OutboxMessage.channel, OutboxMessage.recipient)
+        ).all()
+    )
+    return [
+        Outgoing(m.id, m.channel, m.recipient, m.text, list(m.buttons or []), m.reply_to)
+        for m in rows
+        if postponed.get(f"{m.channel}:{m.recipient}", m.id + 1) > m.id
+    ]
 
 
 def record_sent(session: Session, ids: list[int], now: dt.datetime) -> None:

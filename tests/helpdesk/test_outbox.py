@@ -101,3 +101,16 @@ def test_errors_back_off_and_permanent_failures_stop(clock: Clock) -> None:
     clock.advance(BACKOFF_SECONDS[0])
     assert drain(worker) == 1
     assert channel.delivered == [("a", "1")]
+
+
+def test_a_postponed_message_is_not_overtaken_by_a_later_one_of_the_same_chat(clock: Clock) -> None:
+    channel = RecordingChannel()
+    channel.script = [ConnectionError("reset")]
+    queue(clock, ("a", "1"))
+    worker = OutboxWorker({"telegram": channel}, clock=clock)
+    drain(worker)  # "1" failed and waits for its retry
+    queue(clock, ("a", "2"), ("b", "1"))
+    assert drain(worker) == 1  # only chat b; "2" must not overtake "1"
+    clock.advance(BACKOFF_SECONDS[0])
+    assert drain(worker) == 2
+    assert [t for r, t in channel.delivered if r == "a"] == ["1", "2"]
