@@ -178,6 +178,9 @@ class OutboxWorker:
         self.idle_seconds = idle_seconds
         self._limit = asyncio.Semaphore(concurrency)
         self._paused_until: dict[str, dt.datetime] = {}  # a channel-wide 429 pauses the whole channel
+        self._record_lock = asyncio.Lock()
+        self._unrecorded: list[int] = []
+        self._recorded: set[int] = set()
 
     async def drain_once(self) -> int:
         """Send every due message once; returns how many were delivered."""
@@ -205,6 +208,21 @@ class OutboxWorker:
             if not delivered:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.idle_seconds)
+
+    async def _mark_sent(self, message_id: int) -> None:
+        """Record a delivery before the chat's next message goes out (group commit across chats).
+
+        A crash between sending and recording is the only way a message can go out twice, so each
+        delivery is recorded at once; deliveries finishing while a commit runs share the next one.
+        """
+        self._unrecorded.append(message_id)
+        async with self._record_lock:
+            if message_id in self._recorded:  # committed by another chat's flush while we waited
+                self._recorded.discard(message_id)
+                return
+            ids, self._unrecorded = self._unrecorded, []
+            await asyncio.to_thread(self._record, ids, [])
+            self._recorded.update(i for i in ids if i != message_id)
 
     def _claim(self, channels: list[str], now: dt.datetime) -> list[Outgoing]:
         with session_scope() as session:
@@ -238,9 +256,7 @@ class OutboxWorker:
                     error = f"{type(exc).__name__}: {exc}"
                     failures += [(m.id, error, backoff(attempts + 1), m is message) for m in messages[index:]]
                     break
-            # Recorded at once, message by message: a crash between sending and recording is the only
-            # way a message can go out twice, so that window is kept as short as the database allows.
-            await asyncio.to_thread(self._record, [message.id], [])
+            await self._mark_sent(message.id)
             sent.append(message.id)
         return sent, failures
 
