@@ -9,11 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import Conflict, Invalid, MotcuaError, NotFound, PermissionDenied
+from core.errors import Conflict, Invalid, MotcuaError, NotFound, PermissionDenied, Unauthenticated
 
 logger = logging.getLogger(__name__)
 
-STATUS = {NotFound: 404, PermissionDenied: 403, Conflict: 409, Invalid: 422}
+STATUS = {NotFound: 404, PermissionDenied: 403, Conflict: 409, Invalid: 422, Unauthenticated: 401}
 
 
 def install(app: FastAPI) -> None:
@@ -22,7 +22,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(MotcuaError)
     async def _domain(_request: Request, exc: MotcuaError) -> JSONResponse:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -221,6 +221,8 @@ def worker_main(base_url: str, concurrency: int | None) -> int:
             options = {"concurrency": concurrency} if concurrency else {}
             worker = OutboxWorker({"telegram": TelegramSender(bot)}, **options)
             stop = asyncio.Event()
+            # SIGTERM is how a service manager stops `motcua serve`: finish what is in flight, then exit.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
 
             async def watch() -> None:
                 while not stop.is_set():
@@ -246,6 +248,7 @@ class Result:
     chats: int
     rate_429: float
     kills: int
+    stop_signal: str = "–"  # how the worker was stopped half-way, if it was
     delivered: int = 0
     lost: int = 0
     duplicated: int = 0
@@ -314,8 +317,8 @@ def outbox_state(url: str) -> Counter[str]:
 
 
 def run_once(name: str, root: Path, standin: Standin, args: argparse.Namespace, *, rate_429: float,
-             kill: bool) -> Result:
-    """Queue, drain with a worker process (killed once if asked), and count what the stand-in received."""
+             kill: signal.Signals | None) -> Result:
+    """Queue, drain with a worker process (stopped once by `kill` if given), and count what the stand-in received."""
     data_dir = root / name
     data_dir.mkdir()
     url = f"sqlite:///{(data_dir / 'motcua.db').resolve()}"
@@ -343,10 +346,11 @@ def run_once(name: str, root: Path, standin: Standin, args: argparse.Namespace, 
             while worker.poll() is None and standin.delivered_count() < half:
                 time.sleep(0.01)
             if worker.poll() is None:
-                os.kill(worker.pid, signal.SIGKILL)
+                os.kill(worker.pid, kill)
                 killed_at = time.monotonic()
                 rcs.append(worker.wait())
                 result.kills = 1
+                result.stop_signal = kill.name
                 # Accepted by "Telegram" but not recorded as sent: what the restarted worker will send again.
                 accepted = {number for _, _, number in standin.snapshot()["deliveries"]}
                 result.unrecorded = len(accepted - sent_numbers(url))
@@ -432,7 +436,7 @@ def machine() -> str:
 
 def table(results: list[Result]) -> str:
     """The Markdown table."""
-    head = ("| run | messages / chats | 429 rate | SIGKILL | delivered | lost | duplicated | out of order "
+    head = ("| run | messages / chats | 429 rate | stopped by | delivered | lost | duplicated | out of order "
             "| 429s served | elapsed s | msg/s | wall s | restart gap s | unrecorded at kill | worker CPU ms/msg |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -440,7 +444,7 @@ def table(results: list[Result]) -> str:
         unrecorded = str(r.unrecorded) if r.unrecorded is not None else "–"
         dup = f"{r.duplicated}" + (f" (+{r.extra_sends} sends)" if r.extra_sends != r.duplicated else "")
         lines.append(
-            f"| {r.name} | {r.messages:,} / {r.chats} | {r.rate_429:.1%} | {r.kills} | {r.delivered:,} "
+            f"| {r.name} | {r.messages:,} / {r.chats} | {r.rate_429:.1%} | {r.stop_signal} | {r.delivered:,} "
             f"| **{r.lost}** | {dup} | {r.out_of_order} | {r.throttled} | {r.elapsed:.1f} "
             f"| **{r.throughput:.0f}** | {r.wall:.1f} | {gap} | {unrecorded} "
             f"| {1000 * r.worker_cpu / max(r.delivered, 1):.1f} |"
@@ -456,8 +460,9 @@ def main() -> int:
     parser.add_argument("--rate-429", type=float, default=0.02,
                         help="fraction of sendMessage calls answered 429 in the reliability run (default 0.02)")
     parser.add_argument("--no-kill", action="store_true", help="do not SIGKILL the worker in the reliability run")
-    parser.add_argument("--runs", default="throughput,reliability",
-                        help="which runs, comma-separated (default: throughput,reliability)")
+    parser.add_argument("--runs", default="throughput,reliability,graceful",
+                        help="which runs, comma-separated (default: throughput,reliability,graceful; graceful is "
+                             "the reliability run with SIGTERM, how a service manager stops the worker)")
     parser.add_argument("--concurrency", type=int,
                         help="sends in flight in the worker (default: OutboxWorker's own default, 32)")
     parser.add_argument("--keep", action="store_true", help="keep the databases and worker logs")
@@ -467,8 +472,8 @@ def main() -> int:
     if args.worker:
         return worker_main(args.worker, args.concurrency)
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
-    if not runs or set(runs) - {"throughput", "reliability"}:
-        parser.error("--runs takes throughput and/or reliability")
+    if not runs or set(runs) - {"throughput", "reliability", "graceful"}:
+        parser.error("--runs takes throughput, reliability and/or graceful")
     if args.messages < 1 or args.chats < 1 or not 0 <= args.rate_429 < 1 or (args.concurrency or 1) < 1:
         parser.error("--messages, --chats and --concurrency must be positive, --rate-429 in [0, 1)")
 
@@ -486,9 +491,11 @@ def main() -> int:
     try:
         for name in runs:
             if name == "throughput":
-                result = run_once(name, root, standin, args, rate_429=0.0, kill=False)
+                result = run_once(name, root, standin, args, rate_429=0.0, kill=None)
             else:
-                result = run_once(name, root, standin, args, rate_429=args.rate_429, kill=not args.no_kill)
+                stop_signal = signal.SIGTERM if name == "graceful" else signal.SIGKILL
+                result = run_once(name, root, standin, args, rate_429=args.rate_429,
+                                  kill=None if args.no_kill else stop_signal)
             results.append(result)
             print(f"[{name}] delivered {result.delivered:,}/{result.messages:,}, lost {result.lost}, "
                   f"duplicated {result.duplicated}, {result.throughput:.0f} msg/s", file=sys.stderr)

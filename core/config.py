@@ -63,6 +63,22 @@ class Settings(BaseSettings):
         default="https://oauth.zaloapp.com", description="OA OAuth base URL (a stand-in in tests)"
     )
 
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="Signing key of access tokens; unset: a random key kept in data_dir/jwt_secret"
+    )
+    jwt_minutes: int = Field(default=480, ge=1, description="Lifetime of an access token from /api/auth/token")
+    holidays_file: Path | None = Field(
+        default=None, description="YAML of public holidays and make-up working days; unset: the bundled file"
+    )
+    seed_departments: bool = Field(
+        default=True,
+        description="On first start, create the bundled departments with a demo official and supervisor each "
+        "(random passwords written to data_dir/demo-credentials.txt)",
+    )
+    breach_check_seconds: float = Field(
+        default=5.0, gt=0, description="Longest wait between two checks for missed deadlines"
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an SQLite file inside data_dir."""

@@ -21,3 +21,7 @@ class Conflict(MotcuaError):
 
 class PermissionDenied(MotcuaError):
     """The caller may not do this."""
+
+
+class Unauthenticated(MotcuaError):
+    """No valid credentials: missing, malformed, expired or revoked token, or a wrong password."""

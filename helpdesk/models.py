@@ -1,11 +1,11 @@
-"""ORM models of the help desk: tickets for officials and the outbox of messages to citizens."""
+"""ORM models of the help desk: departments, officials, tickets with their audit trail, and the outbox."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime
@@ -33,6 +33,127 @@ class Ticket(Base):
     rating: Mapped[int | None] = mapped_column(Integer)  # the citizen's 1-5 rating of the official's reply
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # Routing and deadlines (issue 4). `deadline` is the one running now: acknowledgement until an official
+    # claims the ticket, then resolution; the queue is ordered by it.
+    category: Mapped[str | None] = mapped_column(String(200))
+    procedure_slug: Mapped[str | None] = mapped_column(String(120))
+    urgency: Mapped[str] = mapped_column(String(10), default="normal")  # normal | urgent
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    ack_deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    resolve_deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    first_response_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # waiting for the citizen: clock stopped
+    ack_breached_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    resolve_breached_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    expected_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # promised in the apology
+    apologies: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_tickets_department_status_deadline", "department", "status", "deadline"),
+        Index("ix_tickets_status_deadline", "status", "deadline"),
+    )
+
+
+class Department(Base):
+    """A unit that answers tickets: civil status, residence and identity police, land…"""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)  # gets what no routing rule matches
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RoutingRule(Base):
+    """Sends tickets about a procedure category, authority or procedure to a department (admins edit it)."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_routing_rules_kind_value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # procedure | category | authority (most specific first)
+    value: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(ForeignKey("departments.slug", ondelete="CASCADE"))
+
+
+class SlaPolicy(Base):
+    """Acknowledgement and resolution targets in working hours for a department, category and urgency."""
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (UniqueConstraint("department", "category", "urgency", name="uq_sla_policies_scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department: Mapped[str] = mapped_column(ForeignKey("departments.slug", ondelete="CASCADE"))
+    category: Mapped[str] = mapped_column(String(200), default="*")  # "*": every category
+    urgency: Mapped[str] = mapped_column(String(10), default="normal")
+    ack_hours: Mapped[float] = mapped_column(Float)
+    resolve_hours: Mapped[float] = mapped_column(Float)
+
+
+class User(Base):
+    """An official, supervisor or admin of the admin API and dashboard."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))  # official | supervisor | admin
+    department: Mapped[str | None] = mapped_column(ForeignKey("departments.slug", ondelete="SET NULL"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A personal API token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise a token in lists
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class TicketEvent(Base):
+    """One entry of the audit trail: who did what to which ticket, when (refused attempts included)."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_at", "ticket_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    actor: Mapped[str] = mapped_column(String(80))  # a username, or citizen / bot / system
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    department: Mapped[str | None] = mapped_column(String(80))  # the ticket's department at that moment
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Notification(Base):
+    """A message for an official or supervisor inside motcua (a missed deadline, a transfer)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class OutboxMessage(Base):

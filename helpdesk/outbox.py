@@ -256,7 +256,9 @@ class OutboxWorker:
                     error = f"{type(exc).__name__}: {exc}"
                     failures += [(m.id, error, backoff(attempts + 1), m is message) for m in messages[index:]]
                     break
-            await self._mark_sent(message.id)
+                # Still holding the send slot: at most `concurrency` messages are ever sent but unrecorded,
+                # which bounds what a crash can make us send twice.
+                await self._mark_sent(message.id)
             sent.append(message.id)
         return sent, failures
 
