@@ -164,6 +164,33 @@ def cmd_kb_stats(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_departments_import(args: argparse.Namespace) -> int:
+    """Create or update departments with their routing rules and SLA policies from a YAML or JSON file."""
+    from helpdesk.departments import import_departments, read_departments
+    from knowledge.models import utcnow
+
+    path = Path(args.file)
+    records = read_departments(path)
+    with session_scope() as session:
+        report = import_departments(session, records, source=str(path), now=utcnow(), dry_run=args.dry_run)
+    print(f"{path}: {report}")
+    return 0
+
+
+def cmd_departments_list(_args: argparse.Namespace) -> int:
+    """Show the departments, the default first, with what is routed to them."""
+    from helpdesk.departments import list_departments
+
+    with session_scope() as session:
+        listed = list_departments(session)
+    for d in listed:
+        routes = "; ".join(f"{kind}: {', '.join(values)}" for kind, values in d.routes.items() if values)
+        print(f"{d.slug}{' (default)' if d.is_default else ''}  {d.name}  [{d.users} users]  {routes or '-'}")
+    if not listed:
+        print("no departments")
+    return 0
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     """Build (or rebuild with --force) the retrieval index of the current knowledge base."""
     from retrieval.service import open_retriever
@@ -282,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     build = index.add_parser("build", help="build the index of the current knowledge base")
     build.add_argument("--force", action="store_true", help="rebuild even if a persisted one matches")
     build.set_defaults(func=cmd_index_build)
+
+    deps = sub.add_parser("departments", help="departments and routing").add_subparsers(dest="deps", required=True)
+    dimp = deps.add_parser("import", help="import departments, routing rules and SLA targets (YAML or JSON)")
+    dimp.add_argument("file")
+    dimp.add_argument("--dry-run", action="store_true", help="check the file and report, write nothing")
+    dimp.set_defaults(func=cmd_departments_import)
+    deps.add_parser("list", help="list departments and their routing").set_defaults(func=cmd_departments_list)
 
     cal = sub.add_parser("calibrate", help="fit the answer/clarify/decline thresholds on labelled questions")
     cal.add_argument("file")
