@@ -81,7 +81,7 @@ class RoutesIn(_Strict):
 class OfficialIn(_Strict):
     """A demo account the first-start seeding creates for the department."""
 
-    username: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,79}$")]
+    username: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,79}$")]  # as helpdesk.accounts
     full_name: Annotated[str, StringConstraints(max_length=200)] = ""
     role: Literal["official", "supervisor"] = "official"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,14 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from core.config import Settings
 from core.errors import Invalid, NotFound
 from helpdesk import departments
+from helpdesk.accounts import verify_password
 from helpdesk.departments import (
     SEED_FILE,
     delete_routing_rule,
+    ensure_departments_seeded,
     import_departments,
     list_departments,
     read_departments,
@@ -23,7 +28,7 @@ from helpdesk.departments import (
     set_routing_rule,
     validate_departments,
 )
-from helpdesk.models import Department, RoutingRule, SlaPolicy
+from helpdesk.models import Department, RoutingRule, SlaPolicy, User
 from helpdesk.sla import SlaTargets, sla_targets
 from knowledge.models import Procedure
 
@@ -305,3 +310,44 @@ def test_the_bundled_file_routes_every_knowledge_base_category(session: Session)
     assert route_department(session, procedure_slug="criminal-record-certificate", category="justice") == "police"
     assert route_department(session, authority="Chi nhánh Văn phòng đăng ký đất đai") == "land-construction"
     assert route_department(session, authority="Ngân hàng Nhà nước Việt Nam") == "one-stop"
+
+
+def test_seeding_creates_two_accounts_per_department_once(session: Session, settings: Settings) -> None:
+    pairs = ensure_departments_seeded(session, settings)
+    assert len(pairs) == 14
+    users = list(session.scalars(select(User).order_by(User.username)))
+    per_department: dict[str | None, list[str]] = {}
+    for user in users:
+        per_department.setdefault(user.department, []).append(user.role)
+    assert len(per_department) == 7
+    assert all(sorted(roles) == ["official", "supervisor"] for roles in per_department.values())
+    assert {u.username for u in users} >= {"hotich.canbo", "hotich.truongphong", "congan.canbo"}
+    assert next(u for u in users if u.username == "hotich.canbo").full_name == "Lê Thị Hoa"
+
+    path = settings.data_dir / "demo-credentials.txt"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text(encoding="utf-8")
+    assert "Change their passwords or deactivate them" in text
+    for username, password in pairs:
+        assert f"{username}\t" in text
+        assert password in text
+        assert len(password) >= 16
+    by_name = {user.username: user for user in users}
+    for username, password in pairs:
+        assert verify_password(password, by_name[username].password_hash)
+        assert by_name[username].password_hash not in text
+    assert "scrypt$" not in text
+
+    assert ensure_departments_seeded(session, settings) == []
+    assert len(list(session.scalars(select(User)))) == 14
+
+
+def test_seeding_is_off_or_skipped(session: Session, settings: Settings) -> None:
+    off = copy.copy(settings)
+    off.seed_departments = False
+    assert ensure_departments_seeded(session, off) == []
+    assert session.scalar(select(Department.id)) is None
+    run_import(session, base())
+    assert ensure_departments_seeded(session, settings) == []
+    assert session.scalar(select(User.id)) is None
+    assert not (settings.data_dir / "demo-credentials.txt").exists()
