@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from bot.cards import render_card
 from bot.models import ChatMessage, Conversation, Feedback, InboundUpdate
 from bot.texts import say, ui_lang
-from core.errors import Invalid, NotFound, PermissionDenied
+from core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from helpdesk.models import Ticket
 from helpdesk.outbox import enqueue
-from helpdesk.service import open_ticket, open_ticket_of, rate_ticket, reopen_ticket, tickets_of
+from helpdesk.service import get_ticket, open_ticket, open_ticket_of, rate_ticket, reopen_ticket, tickets_of
 from helpdesk.sla import VN
+from helpdesk.tickets import citizen_wrote
 from knowledge.models import Procedure, utcnow
 from knowledge.service import procedure_card
 from retrieval.decision import ANSWERED, CLARIFY, DECLINED, ESCALATED, asks_for_person
@@ -153,6 +154,7 @@ class ConversationEngine:
         ticket = open_ticket_of(session, conv.id)
         if ticket is not None and ticket.status == "acknowledged":
             # An official owns this conversation now: the bot passes messages on, it does not answer.
+            citizen_wrote(session, ticket, text, self.clock())
             return Outcome(
                 "forwarded",
                 [Reply(say("ticket_open", self._lang(conv, text), code=ticket.code))],
@@ -215,6 +217,7 @@ class ConversationEngine:
             now=self.clock(),
             candidates=candidates,
             excerpt=excerpt,
+            procedure_slug=None if candidates else conv.state.get("last_procedure"),
         )
         deadline = ticket.deadline.astimezone(VN).strftime("%H:%M %d/%m/%Y")
         return Outcome(ESCALATED, [Reply(say("escalated", lang, code=ticket.code, deadline=deadline))], ticket.code)
@@ -241,6 +244,8 @@ class ConversationEngine:
         if kind == "o" and value:
             try:
                 ticket = reopen_ticket(session, value, conv.id, now=self.clock())
+            except Conflict:  # still open: nothing to reopen
+                ticket = get_ticket(session, value)
             except (NotFound, PermissionDenied):
                 return Outcome("expired", [Reply(say("expired", lang))])
             deadline = ticket.deadline.astimezone(VN).strftime("%H:%M %d/%m/%Y")

@@ -72,6 +72,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Nút này không còn hiệu lực. Bạn hãy gõ lại câu hỏi nhé.",
         "en": "This button is no longer valid. Please type your question again.",
     },
+    "apology_ack": {
+        "vi": "Chúng tôi xin lỗi: yêu cầu {code} của bạn chưa được cán bộ tiếp nhận đúng hạn ({deadline}). "
+        "Yêu cầu đã được báo cho lãnh đạo đơn vị; bạn sẽ nhận được phản hồi trước {expected}.",
+        "en": "We apologise: your ticket {code} was not taken up by an official in time (due {deadline}). "
+        "The head of the department has been told; you will hear from us by {expected}.",
+    },
+    "apology_resolve": {
+        "vi": "Chúng tôi xin lỗi: yêu cầu {code} của bạn chưa được trả lời đúng hạn ({deadline}). "
+        "Yêu cầu đã được báo cho lãnh đạo đơn vị; bạn sẽ nhận được câu trả lời trước {expected}.",
+        "en": "We apologise: your ticket {code} was not answered in time (due {deadline}). "
+        "The head of the department has been told; you will have an answer by {expected}.",
+    },
     "card_check": {
         "vi": "Thông tin có thể thay đổi; hãy kiểm tra trên Cổng Dịch vụ công quốc gia trước khi nộp.",
         "en": "Details can change; please check the National Public Service Portal before filing.",

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime
 from knowledge.models import utcnow
+
+# The open statuses (helpdesk.service.OPEN_STATUSES) as SQL, for the partial index of open tickets.
+OPEN_TICKETS = "status IN ('new', 'acknowledged', 'reopened', 'transferred')"
 
 
 class Ticket(Base):
@@ -48,11 +51,25 @@ class Ticket(Base):
     ack_breached_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     resolve_breached_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     expected_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # promised in the apology
-    apologies: Mapped[int] = mapped_column(Integer, default=0)
+    apologies: Mapped[int] = mapped_column(Integer, default=0)  # one per missed deadline, never reset
+    # For the reports (aggregated in SQL): working hours from opening to the first answer and to resolution.
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)  # answered or closed
+    first_response_hours: Mapped[float | None] = mapped_column(Float)
+    resolution_hours: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_tickets_department_status_deadline", "department", "status", "deadline"),
         Index("ix_tickets_status_deadline", "status", "deadline"),
+        Index("ix_tickets_department_created_at", "department", "created_at"),
+        # reports (migration 0007): tickets created / first answered / resolved in a period, covered
+        Index("ix_tickets_created_report", "created_at", "department", "assignee_id", "category", "resolved_at",
+              "apologies"),
+        Index("ix_tickets_first_response_report", "first_response_at", "department", "assignee_id", "category",
+              "first_response_hours"),
+        Index("ix_tickets_resolved_report", "resolved_at", "department", "assignee_id", "category", "apologies",
+              "rating", "resolution_hours"),
+        Index("ix_tickets_open_deadline", "deadline", "paused_at", "department", "assignee_id", "category",
+              sqlite_where=text(OPEN_TICKETS), postgresql_where=text(OPEN_TICKETS)),
     )
 
 
@@ -130,7 +147,10 @@ class TicketEvent(Base):
     """One entry of the audit trail: who did what to which ticket, when (refused attempts included)."""
 
     __tablename__ = "ticket_events"
-    __table_args__ = (Index("ix_ticket_events_ticket_at", "ticket_id", "at"),)
+    __table_args__ = (
+        Index("ix_ticket_events_ticket_at", "ticket_id", "at"),
+        Index("ix_ticket_events_kind_at", "kind", "at", "ticket_id"),  # reports: apologies sent in a period
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))

@@ -1,4 +1,4 @@
-"""Help-desk use cases used by the bot: open a ticket, list a citizen's tickets."""
+"""Help-desk use cases on the citizen's side: open a routed ticket with its deadlines, deliver replies, rate, reopen."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from sqlalchemy.orm import Session
 from bot.models import ChatMessage, Conversation
 from bot.texts import say
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from helpdesk.events import BOT, CITIZEN, record_event
 from helpdesk.models import Ticket
 from helpdesk.outbox import enqueue
-from helpdesk.sla import ACKNOWLEDGE_HOURS, add_working_hours
+from helpdesk.sla import add_working_hours, sla_targets, working_hours_between
+from knowledge.models import Procedure, utcnow
 
 OPEN_STATUSES = ("new", "acknowledged", "reopened", "transferred")  # "answered" and "closed" are not open
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read out on the phone
+MAX_REPLY_CHARS = 8000
 
 
 def new_ticket_code() -> str:
@@ -36,11 +39,16 @@ def open_ticket(
     now: dt.datetime,
     candidates: list[dict[str, Any]] | None = None,
     excerpt: list[dict[str, Any]] | None = None,
+    procedure_slug: str | None = None,
+    urgency: str = "normal",
 ) -> Ticket:
-    """Create a ticket with its acknowledgement deadline; an open ticket of the conversation is reused."""
+    """Create a ticket routed to a department, with its deadlines; an open ticket of the conversation is reused."""
     existing = open_ticket_of(session, conversation_id)
     if existing is not None:
         return existing
+    candidates = candidates or []
+    slug = procedure_slug or (candidates[0].get("slug") if candidates else None)
+    procedure = session.scalar(select(Procedure).where(Procedure.slug == slug)) if slug else None
     ticket = Ticket(
         code=new_ticket_code(),
         conversation_id=conversation_id,
@@ -48,14 +56,52 @@ def open_ticket(
         question=question,
         reason=reason,
         lang=lang,
-        candidates=candidates or [],
+        candidates=candidates,
         excerpt=excerpt or [],
-        deadline=add_working_hours(now, ACKNOWLEDGE_HOURS),
+        procedure_slug=procedure.slug if procedure else None,
+        category=procedure.category or None if procedure else None,
+        urgency=urgency,
+        department=_route(session, procedure),
         created_at=now,
+        status="new",
+        apologies=0,
     )
+    start_clock(session, ticket, now)
     session.add(ticket)
     session.flush()
+    record_event(session, ticket, "created", actor=BOT, now=now, reason=reason, channel=channel)
     return ticket
+
+
+def _route(session: Session, procedure: Procedure | None) -> str | None:
+    """The department a ticket about this procedure goes to (None when no department exists at all)."""
+    from helpdesk.departments import route_department  # noqa: PLC0415 - departments imports this module's siblings
+
+    try:
+        return route_department(
+            session,
+            procedure_slug=procedure.slug if procedure else None,
+            category=procedure.category if procedure else None,
+            authority=procedure.authority if procedure else None,
+        )
+    except NotFound:
+        return None
+
+
+def mark_resolved(ticket: Ticket, now: dt.datetime) -> None:
+    """The ticket got its answer (or was closed): record when, and how many working hours it took."""
+    if ticket.resolved_at is None:
+        ticket.resolved_at = now
+        ticket.resolution_hours = working_hours_between(ticket.created_at, now)
+
+
+def start_clock(session: Session, ticket: Ticket, now: dt.datetime) -> None:
+    """Set the acknowledgement and resolution deadlines from now (new, reopened or transferred ticket)."""
+    targets = sla_targets(session, ticket.department, ticket.category, ticket.urgency)
+    ticket.ack_deadline = add_working_hours(now, targets.ack_hours)
+    ticket.resolve_deadline = add_working_hours(now, targets.resolve_hours)
+    ticket.deadline = ticket.ack_deadline
+    ticket.ack_breached_at = ticket.resolve_breached_at = ticket.expected_at = ticket.paused_at = None
 
 
 def open_ticket_of(session: Session, conversation_id: int) -> Ticket | None:
@@ -73,14 +119,29 @@ def tickets_of(session: Session, conversation_id: int, limit: int = 10) -> list[
     return list(session.scalars(stmt))
 
 
-def reply_to_ticket(session: Session, code: str, text: str, *, now: dt.datetime) -> ChatMessage:
-    """Deliver an official's reply to the citizen in their own channel, with rating and reopen buttons."""
+def reply_to_ticket(
+    session: Session,
+    code: str,
+    text: str,
+    *,
+    now: dt.datetime,
+    actor: str = "official",
+    user_id: int | None = None,
+    await_citizen: bool = False,
+) -> ChatMessage:
+    """Deliver an official's reply to the citizen in their own channel, with rating and reopen buttons.
+
+    With `await_citizen` the official asked the citizen for something: the ticket stays with them and its
+    clock stops until the citizen writes back.
+    """
     ticket = get_ticket(session, code)
     if ticket.status == "closed":
         raise Conflict(f"ticket {code} is closed; reopen it before replying")
     text = text.strip()
     if not text:
         raise Invalid("field 'text': the reply is empty")
+    if len(text) > MAX_REPLY_CHARS:
+        raise Invalid(f"field 'text': {len(text)} characters; a reply has at most {MAX_REPLY_CHARS}")
     conversation = session.get(Conversation, ticket.conversation_id)
     if conversation is None:
         raise NotFound(f"the conversation of ticket {code} no longer exists")
@@ -99,8 +160,26 @@ def reply_to_ticket(session: Session, code: str, text: str, *, now: dt.datetime)
     session.add(message)
     session.flush()
     enqueue(session, conversation.channel, conversation.user_key, text, buttons, message.id)
-    ticket.status = "answered"
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+        ticket.first_response_hours = working_hours_between(ticket.created_at, now)
     ticket.answered_at = now
+    if await_citizen:
+        ticket.status = "acknowledged"
+        ticket.paused_at = now
+    else:
+        ticket.status = "answered"
+        mark_resolved(ticket, now)
+    record_event(
+        session,
+        ticket,
+        "replied",
+        actor=actor,
+        user_id=user_id,
+        now=now,
+        message_id=message.id,
+        await_citizen=await_citizen,
+    )
     return message
 
 
@@ -112,6 +191,7 @@ def rate_ticket(session: Session, code: str, conversation_id: int, rating: int) 
     if not 1 <= rating <= 5:
         raise Invalid("a rating is 1 to 5")
     ticket.rating = rating
+    record_event(session, ticket, "rated", actor=CITIZEN, now=utcnow(), rating=rating)
     return ticket
 
 
@@ -120,9 +200,22 @@ def reopen_ticket(session: Session, code: str, conversation_id: int, *, now: dt.
     ticket = get_ticket(session, code)
     if ticket.conversation_id != conversation_id:
         raise PermissionDenied(f"ticket {code} belongs to another conversation")
-    ticket.status = "reopened"
-    ticket.deadline = add_working_hours(now, ACKNOWLEDGE_HOURS)
+    reopen(session, ticket, now, actor=CITIZEN)
     return ticket
+
+
+def reopen(
+    session: Session, ticket: Ticket, now: dt.datetime, *, actor: str, user_id: int | None = None, reason: str = ""
+) -> None:
+    """Open an answered or closed ticket again: back to the queue with fresh deadlines."""
+    if ticket.status in OPEN_STATUSES and ticket.status != "acknowledged":
+        raise Conflict(f"ticket {ticket.code} is already open ({ticket.status})")
+    ticket.status = "reopened"
+    ticket.assignee_id = None
+    ticket.closed_at = None
+    ticket.resolved_at = ticket.resolution_hours = None  # resolved again later, counted from the opening
+    start_clock(session, ticket, now)
+    record_event(session, ticket, "reopened", actor=actor, user_id=user_id, now=now, reason=reason)
 
 
 def get_ticket(session: Session, code: str) -> Ticket:

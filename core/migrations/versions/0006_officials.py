@@ -14,8 +14,17 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-TICKET_TIMES = ("ack_deadline", "resolve_deadline", "acknowledged_at", "first_response_at", "closed_at",
-                "paused_at", "ack_breached_at", "resolve_breached_at", "expected_at")
+TICKET_TIMES = (
+    "ack_deadline",
+    "resolve_deadline",
+    "acknowledged_at",
+    "first_response_at",
+    "closed_at",
+    "paused_at",
+    "ack_breached_at",
+    "resolve_breached_at",
+    "expected_at",
+)
 
 
 def upgrade() -> None:
@@ -105,21 +114,46 @@ def upgrade() -> None:
         for name in TICKET_TIMES:
             batch_op.add_column(sa.Column(name, UtcDateTime(), nullable=True))
         batch_op.add_column(sa.Column("apologies", sa.Integer(), nullable=False, server_default="0"))
-        batch_op.create_foreign_key("fk_tickets_assignee_id_users", "users", ["assignee_id"], ["id"],
-                                    ondelete="SET NULL")
+        batch_op.add_column(sa.Column("resolved_at", UtcDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("first_response_hours", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("resolution_hours", sa.Float(), nullable=True))
+        batch_op.create_foreign_key(
+            "fk_tickets_assignee_id_users", "users", ["assignee_id"], ["id"], ondelete="SET NULL"
+        )
         batch_op.create_index("ix_tickets_assignee_id", ["assignee_id"])
         batch_op.create_index("ix_tickets_department_status_deadline", ["department", "status", "deadline"])
         batch_op.create_index("ix_tickets_status_deadline", ["status", "deadline"])
+        batch_op.create_index("ix_tickets_department_created_at", ["department", "created_at"])
+        batch_op.create_index("ix_tickets_resolved_at", ["resolved_at"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_index("ix_tickets_resolved_at")
+        batch_op.drop_index("ix_tickets_department_created_at")
         batch_op.drop_index("ix_tickets_status_deadline")
         batch_op.drop_index("ix_tickets_department_status_deadline")
         batch_op.drop_index("ix_tickets_assignee_id")
         batch_op.drop_constraint("fk_tickets_assignee_id_users", type_="foreignkey")
-        for name in ("apologies", *TICKET_TIMES, "assignee_id", "urgency", "procedure_slug", "category"):
+        for name in (
+            "resolution_hours",
+            "first_response_hours",
+            "resolved_at",
+            "apologies",
+            *TICKET_TIMES,
+            "assignee_id",
+            "urgency",
+            "procedure_slug",
+            "category",
+        ):
             batch_op.drop_column(name)
-    for table in ("notifications", "ticket_events", "api_tokens", "users", "sla_policies", "routing_rules",
-                  "departments"):
+    for table in (
+        "notifications",
+        "ticket_events",
+        "api_tokens",
+        "users",
+        "sla_policies",
+        "routing_rules",
+        "departments",
+    ):
         op.drop_table(table)

@@ -1,0 +1,152 @@
+"""Missed deadlines: mark each breach once, apologise to the citizen in their channel, tell the supervisors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.models import ChatMessage, Conversation
+from bot.texts import say
+from core.db import session_scope
+from helpdesk.events import SYSTEM, record_event
+from helpdesk.models import Ticket
+from helpdesk.outbox import enqueue
+from helpdesk.service import OPEN_STATUSES
+from helpdesk.sla import VN, add_working_hours
+from helpdesk.tickets import WAITING, notify_supervisors
+from knowledge.models import utcnow
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_HOURS = 4.0  # the new time promised in an apology: the urgent acknowledgement target (iHaNoi)
+BATCH = 500
+
+
+def _running_unbreached() -> ColumnElement[bool]:
+    """Open tickets whose running deadline has not been marked missed yet, clock not paused."""
+    return and_(
+        Ticket.status.in_(OPEN_STATUSES),
+        Ticket.paused_at.is_(None),
+        or_(
+            and_(Ticket.status.in_(WAITING), Ticket.ack_breached_at.is_(None)),
+            and_(Ticket.status == "acknowledged", Ticket.resolve_breached_at.is_(None)),
+        ),
+    )
+
+
+def mark_breaches(session: Session, now: dt.datetime) -> list[str]:
+    """Mark every deadline missed by now, once; returns the ticket codes marked."""
+    due = session.scalars(
+        select(Ticket).where(_running_unbreached(), Ticket.deadline <= now).order_by(Ticket.deadline).limit(BATCH)
+    ).all()
+    marked = []
+    for ticket in due:
+        stage = "resolve" if ticket.status == "acknowledged" else "ack"
+        column = Ticket.resolve_breached_at if stage == "resolve" else Ticket.ack_breached_at
+        expected = add_working_hours(now, EXTENSION_HOURS)
+        # Conditional on the marker still being empty: two schedulers (two processes) never apologise twice.
+        won = session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id, column.is_(None), Ticket.deadline <= now)
+            .values({column.key: now, "expected_at": expected, "apologies": Ticket.apologies + 1})
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not won:
+            continue
+        session.refresh(ticket)
+        record_event(
+            session, ticket, "breached", actor=SYSTEM, now=now, stage=stage, deadline=ticket.deadline.isoformat()
+        )
+        _apologise(session, ticket, stage, expected, now)
+        told = notify_supervisors(
+            session,
+            ticket,
+            "breached",
+            f"Ticket {ticket.code} missed its {'answer' if stage == 'resolve' else 'acknowledgement'} deadline "
+            f"({_local(ticket.deadline)}); the citizen was told to expect an answer by {_local(expected)}.",
+            now,
+        )
+        record_event(session, ticket, "supervisor_notified", actor=SYSTEM, now=now, supervisors=told)
+        marked.append(ticket.code)
+    if marked:
+        logger.info("deadlines missed: %s", ", ".join(marked))
+    return marked
+
+
+def _apologise(session: Session, ticket: Ticket, stage: str, expected: dt.datetime, now: dt.datetime) -> None:
+    """Tell the citizen, in their channel and language, that we are late and by when they will hear from us."""
+    conversation = session.get(Conversation, ticket.conversation_id)
+    if conversation is None:
+        return
+    text = say(
+        f"apology_{stage}", ticket.lang, code=ticket.code, deadline=_local(ticket.deadline), expected=_local(expected)
+    )
+    message = ChatMessage(
+        conversation_id=conversation.id,
+        direction="out",
+        author="bot",
+        text=text,
+        buttons=[],
+        at=now,
+        ticket_code=ticket.code,
+        status="apology",
+    )
+    session.add(message)
+    session.flush()
+    enqueue(session, conversation.channel, conversation.user_key, text, [], message.id)
+    record_event(
+        session,
+        ticket,
+        "apology_sent",
+        actor=SYSTEM,
+        now=now,
+        stage=stage,
+        message_id=message.id,
+        expected=expected.isoformat(),
+    )
+
+
+def next_deadline(session: Session) -> dt.datetime | None:
+    """The soonest deadline that can still be missed."""
+    return session.scalar(select(func.min(Ticket.deadline)).where(_running_unbreached()))
+
+
+def _local(moment: dt.datetime) -> str:
+    return moment.astimezone(VN).strftime("%H:%M %d/%m/%Y")
+
+
+class BreachScheduler:
+    """Marks breaches as they happen: sleeps until the next deadline (or `poll` seconds), then checks."""
+
+    def __init__(self, *, poll: float = 5.0, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.poll = poll
+        self.clock = clock
+
+    def check(self) -> tuple[list[str], float]:
+        """One pass: codes marked, and seconds to wait before the next pass."""
+        now = self.clock()
+        with session_scope() as session:
+            marked = mark_breaches(session, now)
+        with session_scope() as session:
+            upcoming = next_deadline(session)
+        if len(marked) >= BATCH:
+            return marked, 0.0  # more are due: go on at once
+        wait = self.poll if upcoming is None else (upcoming - self.clock()).total_seconds()
+        return marked, min(max(wait, 0.05), self.poll)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check until stop is set; a database hiccup is logged and retried."""
+        while not stop.is_set():
+            try:
+                _, wait = await asyncio.to_thread(self.check)
+            except Exception:  # noqa: BLE001 - the scheduler must outlive a database restart
+                logger.exception("breach check failed; retrying")
+                wait = self.poll
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
