@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime
@@ -46,6 +46,8 @@ class ChatMessage(Base):
     """Every message in or out of a conversation, timed: the response-time log reports read."""
 
     __tablename__ = "chat_messages"
+    # reports read the bot's replies in a period from this index alone (migration 0007)
+    __table_args__ = (Index("ix_chat_messages_author_at", "author", "at", "status", "latency_ms", "procedure"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
@@ -65,7 +67,7 @@ class Feedback(Base):
     """A citizen's 👍 / 👎 on one answer."""
 
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("message_id"),)
+    __table_args__ = (UniqueConstraint("message_id"), Index("ix_feedback_at", "at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("chat_messages.id", ondelete="CASCADE"))

@@ -62,14 +62,43 @@ class Ticket(Base):
         Index("ix_tickets_status_deadline", "status", "deadline"),
         Index("ix_tickets_department_created_at", "department", "created_at"),
         # reports (migration 0007): tickets created / first answered / resolved in a period, covered
-        Index("ix_tickets_created_report", "created_at", "department", "assignee_id", "category", "resolved_at",
-              "apologies"),
-        Index("ix_tickets_first_response_report", "first_response_at", "department", "assignee_id", "category",
-              "first_response_hours"),
-        Index("ix_tickets_resolved_report", "resolved_at", "department", "assignee_id", "category", "apologies",
-              "rating", "resolution_hours"),
-        Index("ix_tickets_open_deadline", "deadline", "paused_at", "department", "assignee_id", "category",
-              sqlite_where=text(OPEN_TICKETS), postgresql_where=text(OPEN_TICKETS)),
+        Index(
+            "ix_tickets_created_report",
+            "created_at",
+            "department",
+            "assignee_id",
+            "category",
+            "resolved_at",
+            "apologies",
+        ),
+        Index(
+            "ix_tickets_first_response_report",
+            "first_response_at",
+            "department",
+            "assignee_id",
+            "category",
+            "first_response_hours",
+        ),
+        Index(
+            "ix_tickets_resolved_report",
+            "resolved_at",
+            "department",
+            "assignee_id",
+            "category",
+            "apologies",
+            "rating",
+            "resolution_hours",
+        ),
+        Index(
+            "ix_tickets_open_deadline",
+            "deadline",
+            "paused_at",
+            "department",
+            "assignee_id",
+            "category",
+            sqlite_where=text(OPEN_TICKETS),
+            postgresql_where=text(OPEN_TICKETS),
+        ),
     )
 
 
@@ -147,10 +176,7 @@ class TicketEvent(Base):
     """One entry of the audit trail: who did what to which ticket, when (refused attempts included)."""
 
     __tablename__ = "ticket_events"
-    __table_args__ = (
-        Index("ix_ticket_events_ticket_at", "ticket_id", "at"),
-        Index("ix_ticket_events_kind_at", "kind", "at", "ticket_id"),  # reports: apologies sent in a period
-    )
+    __table_args__ = (Index("ix_ticket_events_ticket_at", "ticket_id", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))

@@ -1,0 +1,834 @@
+"""Accountability figures, computed in SQL from what was logged (tickets, their events, the chat log); never typed in.
+
+Every function takes `(session, period, departments, ...)` and returns a list of plain dicts whose keys are in a
+fixed order (the `*_COLUMNS` tuples), ready for JSON and CSV. Aggregates run in the database (SQLAlchemy Core,
+window functions), never as Python loops over messages or tickets.
+
+Definitions
+- Period: `from` and `to` dates, both included, as Vietnam days (Asia/Ho_Chi_Minh, UTC+7, no daylight saving):
+  from 00:00 up to the midnight after `to`. Default: the last 30 days up to today; at most 400 days.
+- A ticket belongs to its current department, and its official is its assignee (a transferred ticket counts for
+  the department that has it now).
+- volume (`tickets`): tickets created in the period.
+- first response time: working hours from the ticket's opening to the first official reply
+  (`Ticket.first_response_hours`), over tickets whose first reply came in the period.
+- resolution time: working hours from opening to the answer or closing (`Ticket.resolution_hours`), over tickets
+  resolved in the period (`resolved_at` in the period; a reopened ticket is resolved again later).
+- on time: resolved in the period without a missed deadline (`apologies == 0`).
+- decided in the period: resolved in it, or still unresolved with a missed deadline and created in it.
+- missed: decided with at least one missed deadline (`apologies > 0`); decided = on time + missed.
+- on-time rate = on time / decided (null when nothing was decided).
+- overdue now: open (new, acknowledged, reopened, transferred), clock not paused, running deadline passed — at
+  the moment of the request, whatever the period.
+- apologies: apologies sent to citizens (one per missed deadline, `Ticket.apologies`, never reset) for the
+  tickets created in the period, charged to the ticket's current department and assignee.
+- rating: the citizen's 1–5 rating of the official's reply, over tickets resolved in the period.
+- 👍/👎: feedback given in the period on the bot's answers, reported overall (bot report) and per category of the
+  answered procedure (category report) — not per department: it judges the bot's answer, not a department's work.
+- Medians, p90 and p95 use the nearest rank: the value at position ceil(p·n/100) of the n values in ascending
+  order (the smallest value with at least p% of the values at or below it), computed with ROW_NUMBER and COUNT
+  window functions and integer arithmetic, so SQLite and PostgreSQL give the same figures.
+- Bot response time: `latency_ms` of each bot reply (citizen's message stored → reply queued), every bot reply in
+  the period. Shares: replies answered / clarify / escalated / declined over the sum of those four (questions);
+  other replies (help, topics, forwarded to an official, …) are counted but not in the shares.
+- Buckets: Vietnam-time day, ISO week (labelled by its Monday) or month (labelled by its first day).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, case, cast, func, literal_column, or_, select
+from sqlalchemy.orm import Session
+
+from bot.models import ChatMessage, Feedback
+from core.errors import Invalid
+from helpdesk.models import Department, Ticket, User
+from helpdesk.service import OPEN_STATUSES
+from helpdesk.sla import VN, working_hours_between
+from knowledge.models import Procedure, utcnow
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 400  # a year and a bit: enough for year-on-year, small enough to stay an index range scan
+QUESTION_STATUSES = ("answered", "clarify", "escalated", "declined")
+BUCKETS = ("day", "week", "month")
+FIGURES = ("volume", "first_response", "resolved", "decided", "on_time", "missed", "overdue", "apologies", "rated")
+MAX_TICKET_ROWS = 1000
+ALL = "all"  # the label of a whole-scope row
+TOTAL = object()  # the key of whole-scope aggregates (never equal to a value read from the database)
+
+TICKET_FIGURES = (
+    "tickets",
+    "first_responses",
+    "first_response_median_hours",
+    "first_response_p90_hours",
+    "resolved",
+    "resolution_median_hours",
+    "resolution_p90_hours",
+    "decided",
+    "on_time",
+    "missed",
+    "on_time_rate",
+    "overdue_now",
+    "apologies",
+    "ratings",
+    "rating_avg",
+)
+DEPARTMENT_COLUMNS = ("department", "name", "name_en", *TICKET_FIGURES)
+OFFICIAL_COLUMNS = ("official", "full_name", "role", "department", *TICKET_FIGURES)
+CATEGORY_COLUMNS = ("category", "bot_answers", "thumbs_up", "thumbs_down", *TICKET_FIGURES)
+BOT_COLUMNS = ("status", "replies", "share", "latency_p50_ms", "latency_p95_ms", "thumbs_up", "thumbs_down")
+TIMESERIES_COLUMNS = (
+    "bucket",
+    "questions",
+    "answered",
+    "clarify",
+    "escalated",
+    "declined",
+    "tickets",
+    "resolved",
+    "on_time",
+    "first_response_median_hours",
+)
+RANKING_COLUMNS = (
+    "month",
+    "rank",
+    "department",
+    "name",
+    "name_en",
+    "tickets",
+    "decided",
+    "on_time_rate",
+    "ratings",
+    "rating_avg",
+)
+OVERDUE_COLUMNS = (
+    "code",
+    "department",
+    "status",
+    "urgency",
+    "category",
+    "assignee",
+    "created_at",
+    "deadline",
+    "overdue_working_hours",
+    "apologies",
+)
+TICKET_COLUMNS = (
+    "code",
+    "department",
+    "status",
+    "urgency",
+    "category",
+    "assignee",
+    "created_at",
+    "first_response_at",
+    "resolved_at",
+    "deadline",
+    "first_response_hours",
+    "resolution_hours",
+    "apologies",
+    "rating",
+)
+TRANSPARENCY_COLUMNS = (
+    "department",
+    "name",
+    "name_en",
+    "tickets",
+    "decided",
+    "on_time_rate",
+    "ratings",
+    "rating_avg",
+    "bot_answered_share",
+)
+
+
+# -- the period --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """From and to dates, both included, in Vietnam days."""
+
+    start: dt.date
+    end: dt.date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise Invalid(f"to: {self.end.isoformat()} is before from: {self.start.isoformat()}")
+        if self.days > MAX_DAYS:
+            raise Invalid(f"from/to: {self.days} days asked; a report covers at most {MAX_DAYS} days")
+
+    @classmethod
+    def parse(cls, start: str | None, end: str | None, *, today: dt.date | None = None) -> Period:
+        """The period of two optional YYYY-MM-DD strings; `to` defaults to today, `from` to 30 days before `to`."""
+        today = today or utcnow().astimezone(VN).date()
+        last = _date("to", end) if end else today
+        first = _date("from", start) if start else last - dt.timedelta(days=DEFAULT_DAYS - 1)
+        return cls(first, last)
+
+    @classmethod
+    def month(cls, month: str) -> Period:
+        """The calendar month of a YYYY-MM string."""
+        try:
+            year, number = (int(part) for part in month.split("-"))
+            first = dt.date(year, number, 1)
+        except ValueError:
+            raise Invalid(f"month: {month!r} is not a month; use YYYY-MM") from None
+        if len(month) != 7:
+            raise Invalid(f"month: {month!r} is not a month; use YYYY-MM")
+        return cls(first, first.replace(day=calendar.monthrange(year, number)[1]))
+
+    @property
+    def days(self) -> int:
+        """How many days the period covers."""
+        return (self.end - self.start).days + 1
+
+    @property
+    def since(self) -> dt.datetime:
+        """The first moment of the period (UTC)."""
+        return dt.datetime.combine(self.start, dt.time(), VN).astimezone(dt.UTC)
+
+    @property
+    def until(self) -> dt.datetime:
+        """The first moment after the period (UTC)."""
+        return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), VN).astimezone(dt.UTC)
+
+    def contains(self, column: Any) -> ColumnElement[bool]:
+        """column falls in the period."""
+        return and_(column >= self.since, column < self.until)
+
+
+def _date(name: str, value: str) -> dt.date:
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name}: {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+# -- building blocks ---------------------------------------------------------------------------------------
+
+
+def _scope(column: Any, departments: Sequence[str] | None) -> list[ColumnElement[bool]]:
+    """The department filter (None: every department)."""
+    return [] if departments is None else [column.in_(list(departments))]
+
+
+def _period_scope(departments: Sequence[str] | None) -> list[ColumnElement[bool]]:
+    """The department filter of ticket queries over a period. On an expression, not the bare column: the planner
+    then reads the period's covering index (a range of days) rather than every ticket the department ever had —
+    without statistics (the app never runs ANALYZE) SQLite would take the department index."""
+    return [] if departments is None else [func.coalesce(Ticket.department, "").in_(list(departments))]
+
+
+def _grouped(
+    session: Session,
+    group: Any,
+    columns: Sequence[Any],
+    where: Iterable[Any],
+    *,
+    source: Any = None,
+    joins: Sequence[Any] = (),
+    total: bool = False,
+) -> dict[Any, tuple[Any, ...]]:
+    """Additive aggregates (counts, sums) of `columns` by group; with `total`, also their sum over the groups
+    keyed TOTAL (group None: only that)."""
+    stmt = select(*([group] if group is not None else []), *columns)
+    if source is not None:
+        stmt = stmt.select_from(source)
+    for target, on in joins:
+        stmt = stmt.join(target, on)
+    stmt = stmt.where(*where)
+    if group is None:
+        return {TOTAL: tuple(session.execute(stmt).one())}
+    found = {row[0]: tuple(row[1:]) for row in session.execute(stmt.group_by(group))}
+    if total:
+        found[TOTAL] = tuple(sum(values) for values in zip(*found.values(), strict=True)) or (0,) * len(columns)
+    return found
+
+
+def _percentiles(
+    session: Session,
+    group: Any,
+    value: Any,
+    where: Iterable[Any],
+    pcts: Sequence[int],
+    *,
+    width: float,
+    total: bool = False,
+) -> dict[Any, tuple[Any, ...]]:
+    """(n, value at each nearest-rank percentile) by group (None: the whole scope, keyed TOTAL; with `total`, the
+    whole scope too), exact, in two aggregate queries instead of sorting every row:
+
+    1. a histogram: how many values fall in each bucket `CAST(value / width AS INTEGER)` of each group — any
+       monotone bucketing will do (SQLite truncates, PostgreSQL rounds), the buckets only narrow the search;
+    2. the rank k = ceil(p·n/100) is located in its bucket from the cumulative counts (a loop over buckets, not
+       rows), and only the values of the buckets found are ranked with ROW_NUMBER to read the k-th exactly.
+    """
+    where = [*where, value.is_not(None)]
+    bucket = cast(value / width, Integer)
+    keyed = group is not None
+    by = [group, bucket] if keyed else [bucket]
+    histograms: dict[Any, dict[int, int]] = {}
+    if total or not keyed:
+        histograms[TOTAL] = {}
+    for *key, b, n in session.execute(select(*by, func.count()).where(*where).group_by(*by)):
+        histograms.setdefault(key[0] if keyed else TOTAL, {})[b] = n
+        if keyed and total:
+            histograms[TOTAL][b] = histograms[TOTAL].get(b, 0) + n
+    spots = {key: [_locate(counts, pct) for pct in pcts] for key, counts in histograms.items()}
+    in_groups = {spot for key, found in spots.items() if key is not TOTAL for spot in found if spot}
+    overall = {spot for spot in spots.get(TOTAL, []) if spot}
+    values: dict[tuple[Any, int, int], Any] = {}
+    if in_groups or overall:
+        columns = [bucket.label("b"), value.label("v")]
+        if in_groups:
+            columns += [group.label("g"), func.row_number().over(partition_by=by, order_by=value).label("rn")]
+        if overall:
+            columns.append(func.row_number().over(partition_by=bucket, order_by=value).label("rn_all"))
+        needed = sorted({b for b, _ in in_groups | overall})
+        ranked = select(*columns).where(*where, bucket.in_(needed)).subquery()
+        choose = []
+        if in_groups:
+            choose.append(
+                and_(
+                    ranked.c.b.in_(sorted({b for b, _ in in_groups})),
+                    ranked.c.rn.in_(sorted({r for _, r in in_groups})),
+                )
+            )
+        if overall:
+            choose.append(
+                and_(
+                    ranked.c.b.in_(sorted({b for b, _ in overall})),
+                    ranked.c.rn_all.in_(sorted({r for _, r in overall})),
+                )
+            )
+        for row in session.execute(select(ranked).where(or_(*choose))).mappings():
+            if in_groups:
+                values[(row["g"], row["b"], row["rn"])] = row["v"]
+            if overall:
+                values[(TOTAL, row["b"], row["rn_all"])] = row["v"]
+    return {
+        key: (sum(histograms[key].values()), *(values.get((key, *spot)) if spot else None for spot in found))
+        for key, found in spots.items()
+    }
+
+
+def _locate(counts: dict[int, int], pct: int) -> tuple[int, int] | None:
+    """(bucket, rank inside it) of the nearest-rank percentile pct of a histogram; None when it is empty."""
+    rank = (sum(counts.values()) * pct + 99) // 100  # ceil(p*n/100) in integers
+    seen = 0
+    for b in sorted(counts):
+        if rank <= seen + counts[b]:
+            return (b, rank - seen)
+        seen += counts[b]
+    return None
+
+
+def _round(value: Any, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+HOURS_WIDTH = 0.25  # histogram buckets of working hours (any width gives exact results; this one is fast)
+LATENCY_WIDTH = 10.0  # and of bot latencies in ms
+
+
+def _ticket_figures(
+    session: Session,
+    period: Period,
+    departments: Sequence[str] | None,
+    group: Any,
+    now: dt.datetime,
+    *,
+    total: bool = False,
+) -> dict[Any, dict[str, Any]]:
+    """The ticket figures (TICKET_FIGURES) by group — a Ticket column, or None for the whole scope (keyed TOTAL);
+    with `total`, the whole scope as well."""
+    scope = _period_scope(departments)
+    created = period.contains(Ticket.created_at)
+    resolved = period.contains(Ticket.resolved_at)
+    open_missed = and_(Ticket.resolved_at.is_(None), Ticket.apologies > 0)
+    one = literal_column("1")
+
+    def count_if(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((condition, one), else_=0)), 0)
+
+    by_created = _grouped(
+        session,
+        group,
+        [func.count(), count_if(open_missed), func.coalesce(func.sum(Ticket.apologies), 0)],
+        [*scope, created],
+        total=total,
+    )
+    by_resolved = _grouped(
+        session,
+        group,
+        [
+            func.count(),
+            count_if(Ticket.apologies == 0),
+            func.count(Ticket.rating),
+            func.coalesce(func.sum(Ticket.rating), 0),
+        ],
+        [*scope, resolved],
+        total=total,
+    )
+    resolution = _percentiles(
+        session, group, Ticket.resolution_hours, [*scope, resolved], (50, 90), width=HOURS_WIDTH, total=total
+    )
+    first = _percentiles(
+        session,
+        group,
+        Ticket.first_response_hours,
+        [*scope, period.contains(Ticket.first_response_at)],
+        (50, 90),
+        width=HOURS_WIDTH,
+        total=total,
+    )
+    overdue = _grouped(
+        session, group, [func.count()], [*_scope(Ticket.department, departments), *_overdue(now)], total=total
+    )
+    keys = {*by_created, *by_resolved, *resolution, *first, *overdue}
+    figures: dict[Any, dict[str, Any]] = {}
+    for key in keys:
+        volume, missed_open, apologies = by_created.get(key, (0, 0, 0))
+        n_resolved, on_time, ratings, rating_sum = by_resolved.get(key, (0, 0, 0, 0))
+        n_first, first_median, first_p90 = first.get(key, (0, None, None))
+        _, resolution_median, resolution_p90 = resolution.get(key, (0, None, None))
+        decided = int(n_resolved) + int(missed_open)
+        figures[key] = {
+            "tickets": int(volume),
+            "first_responses": int(n_first),
+            "first_response_median_hours": _round(first_median, 2),
+            "first_response_p90_hours": _round(first_p90, 2),
+            "resolved": int(n_resolved),
+            "resolution_median_hours": _round(resolution_median, 2),
+            "resolution_p90_hours": _round(resolution_p90, 2),
+            "decided": decided,
+            "on_time": int(on_time),
+            "missed": decided - int(on_time),
+            "on_time_rate": _rate(int(on_time), decided),
+            "overdue_now": int(overdue.get(key, (0,))[0]),
+            "apologies": int(apologies),
+            "ratings": int(ratings),
+            "rating_avg": _round(int(rating_sum) / int(ratings), 2) if ratings else None,
+        }
+    return figures
+
+
+def _empty_figures() -> dict[str, Any]:
+    return {name: (None if name.endswith(("_hours", "_rate", "_avg")) else 0) for name in TICKET_FIGURES}
+
+
+def _overdue(now: dt.datetime) -> list[ColumnElement[bool]]:
+    """Open, clock running, running deadline passed. The statuses are written into the SQL, not bound, so that
+    SQLite and PostgreSQL can prove the partial index of open tickets (ix_tickets_open_deadline) applies."""
+    statuses = bindparam("open_statuses", OPEN_STATUSES, expanding=True, literal_execute=True)
+    return [Ticket.status.in_(statuses), Ticket.paused_at.is_(None), Ticket.deadline < now]
+
+
+def _departments(session: Session, departments: Sequence[str] | None) -> list[tuple[str, str, str]]:
+    """(slug, name, name_en) of the departments in scope, by slug."""
+    stmt = select(Department.slug, Department.name, Department.name_en).where(*_scope(Department.slug, departments))
+    return [(slug, name, name_en) for slug, name, name_en in session.execute(stmt.order_by(Department.slug))]
+
+
+def check_departments(session: Session, departments: Sequence[str] | None) -> None:
+    """Refuse department slugs that do not exist (a typo would otherwise give an empty report)."""
+    if not departments:
+        return
+    known = set(session.scalars(select(Department.slug).where(Department.slug.in_(list(departments)))))
+    unknown = [slug for slug in departments if slug not in known]
+    if unknown:
+        raise Invalid(f"department: no department {', '.join(repr(slug) for slug in unknown)}")
+
+
+# -- reports -----------------------------------------------------------------------------------------------
+
+
+def department_report(
+    session: Session, period: Period, departments: list[str] | None, *, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per department: volume, first-response and resolution times, on-time rate, overdue, apologies, ratings."""
+    figures = _ticket_figures(session, period, departments, Ticket.department, now or utcnow())
+    rows = []
+    known = _departments(session, departments)
+    for slug, name, name_en in known:
+        rows.append({"department": slug, "name": name, "name_en": name_en, **figures.pop(slug, _empty_figures())})
+    # tickets of a department that no longer exists, or never routed: shown rather than silently dropped
+    for slug in sorted(figures, key=lambda key: (key is None, key or "")):
+        rows.append({"department": slug, "name": "", "name_en": "", **figures[slug]})
+    return [{column: row[column] for column in DEPARTMENT_COLUMNS} for row in rows]
+
+
+def official_report(
+    session: Session, period: Period, departments: list[str] | None, *, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per official (the assignee of the department's tickets): the same figures as per department."""
+    figures = _ticket_figures(session, period, departments, Ticket.assignee_id, now or utcnow())
+    figures.pop(None, None)  # nobody holds these tickets yet: they count for the department only
+    staff = or_(
+        and_(User.role.in_(("official", "supervisor")), *_scope(User.department, departments)),
+        User.id.in_(list(figures)),
+    )
+    users = session.execute(
+        select(User.id, User.username, User.full_name, User.role, User.department)
+        .where(staff)
+        .order_by(User.department, User.username)
+    ).all()
+    rows = []
+    for user_id, username, full_name, role, department in users:
+        row = {"official": username, "full_name": full_name, "role": role, "department": department}
+        rows.append({**row, **figures.get(user_id, _empty_figures())})
+    return rows
+
+
+def category_report(
+    session: Session, period: Period, departments: list[str] | None, *, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per procedure category: the bot's answers and their 👍/👎 (city-wide), and the ticket figures in scope."""
+    figures = _ticket_figures(session, period, departments, Ticket.category, now or utcnow())
+    answers = _grouped(
+        session,
+        Procedure.category,
+        [func.count()],
+        [*_bot_replies(period), ChatMessage.status == "answered"],
+        source=ChatMessage,
+        joins=[(Procedure, Procedure.slug == ChatMessage.procedure)],
+    )
+    thumbs = _grouped(
+        session,
+        Procedure.category,
+        _thumbs(),
+        [period.contains(Feedback.at)],
+        source=Feedback,
+        joins=[
+            (ChatMessage, ChatMessage.id == Feedback.message_id),
+            (Procedure, Procedure.slug == ChatMessage.procedure),
+        ],
+    )
+    rows = []
+    for category in sorted({*figures, *answers, *thumbs}, key=lambda key: key or ""):
+        up, down = thumbs.get(category, (0, 0))
+        rows.append(
+            {
+                "category": category or "",
+                "bot_answers": int(answers.get(category, (0,))[0]),
+                "thumbs_up": int(up or 0),
+                "thumbs_down": int(down or 0),
+                **figures.get(category, _empty_figures()),
+            }
+        )
+    return rows
+
+
+def bot_report(session: Session, period: Period, departments: list[str] | None = None) -> list[dict[str, Any]]:
+    """The bot's replies by status: count, share of questions, p50/p95 latency (ms), 👍/👎 — city-wide."""
+    del departments  # the bot answers for the whole city: its figures have no department
+    kind = case((ChatMessage.status.in_(QUESTION_STATUSES), ChatMessage.status), else_=literal_column("'other'"))
+    latencies = _percentiles(
+        session, kind, ChatMessage.latency_ms, _bot_replies(period), (50, 95), width=LATENCY_WIDTH, total=True
+    )
+    thumbs = _grouped(
+        session,
+        kind,
+        _thumbs(),
+        [period.contains(Feedback.at)],
+        source=Feedback,
+        joins=[(ChatMessage, ChatMessage.id == Feedback.message_id)],
+        total=True,
+    )
+    questions = sum(int(latencies.get(status, (0,))[0]) for status in QUESTION_STATUSES)
+    rows = []
+    for status in (ALL, *QUESTION_STATUSES, "other"):
+        key = TOTAL if status == ALL else status
+        replies, p50, p95 = latencies.get(key) or (0, None, None)
+        up, down = thumbs.get(key) or (0, 0)
+        rows.append(
+            {
+                "status": status,
+                "replies": int(replies),
+                "share": _rate(int(replies), questions) if status in QUESTION_STATUSES else None,
+                "latency_p50_ms": _round(p50, 1),
+                "latency_p95_ms": _round(p95, 1),
+                "thumbs_up": int(up or 0),
+                "thumbs_down": int(down or 0),
+            }
+        )
+    return rows
+
+
+def _bot_replies(period: Period) -> list[ColumnElement[bool]]:
+    """The bot's replies to citizens' messages in the period (apologies and other unprompted messages have no
+    latency)."""
+    return [ChatMessage.author == "bot", period.contains(ChatMessage.at), ChatMessage.latency_ms.is_not(None)]
+
+
+def _thumbs() -> list[Any]:
+    one = literal_column("1")
+    return [
+        func.coalesce(func.sum(case((Feedback.value > 0, one), else_=0)), 0),
+        func.coalesce(func.sum(case((Feedback.value < 0, one), else_=0)), 0),
+    ]
+
+
+def timeseries(
+    session: Session, period: Period, departments: list[str] | None, bucket: str = "day"
+) -> list[dict[str, Any]]:
+    """By day, week or month: questions by outcome (city-wide), tickets created and resolved, on time, and the
+    median first-response time (tickets in scope); every bucket of the period, empty ones included."""
+    if bucket not in BUCKETS:
+        raise Invalid(f"bucket: {bucket!r}; one of {', '.join(BUCKETS)}")
+    dialect = session.get_bind().dialect.name
+    scope = _period_scope(departments)
+    at = _bucket(dialect, ChatMessage.at, bucket)
+    questions = session.execute(
+        select(at, ChatMessage.status, func.count())
+        .where(*_bot_replies(period), ChatMessage.status.in_(QUESTION_STATUSES))
+        .group_by(at, ChatMessage.status)
+    ).all()
+    counted: dict[tuple[str, str], int] = {(str(label), status): int(n) for label, status, n in questions}
+    created = _grouped(
+        session,
+        _bucket(dialect, Ticket.created_at, bucket),
+        [func.count()],
+        [*scope, period.contains(Ticket.created_at)],
+    )
+    resolved = _grouped(
+        session,
+        _bucket(dialect, Ticket.resolved_at, bucket),
+        [func.count(), func.coalesce(func.sum(case((Ticket.apologies == 0, literal_column("1")), else_=0)), 0)],
+        [*scope, period.contains(Ticket.resolved_at)],
+    )
+    first = _percentiles(
+        session,
+        _bucket(dialect, Ticket.first_response_at, bucket),
+        Ticket.first_response_hours,
+        [*scope, period.contains(Ticket.first_response_at)],
+        (50,),
+        width=HOURS_WIDTH,
+    )
+    rows = []
+    for label in _labels(period, bucket):
+        by_status = {status: counted.get((label, status), 0) for status in QUESTION_STATUSES}
+        n_resolved, on_time = resolved.get(label, (0, 0))
+        rows.append(
+            {
+                "bucket": label,
+                "questions": sum(by_status.values()),
+                **by_status,
+                "tickets": int(created.get(label, (0,))[0]),
+                "resolved": int(n_resolved),
+                "on_time": int(on_time),
+                "first_response_median_hours": _round(first.get(label, (0, None))[1], 2),
+            }
+        )
+    return rows
+
+
+def _bucket(dialect: str, column: Any, bucket: str) -> Any:
+    """The Vietnam-time day, week (its Monday) or month (its 1st) of a UTC column, as 'YYYY-MM-DD' text."""
+    if dialect == "postgresql":
+        local = func.timezone("Asia/Ho_Chi_Minh", column)
+        return func.to_char(local if bucket == "day" else func.date_trunc(bucket, local), "YYYY-MM-DD")
+    # SQLite keeps naive UTC text; Vietnam is UTC+7 all year (no daylight saving since 1975)
+    if bucket == "day":
+        return func.date(column, "+7 hours")
+    if bucket == "week":
+        return func.date(column, "+7 hours", "weekday 0", "-6 days")
+    return func.strftime("%Y-%m-01", column, "+7 hours")
+
+
+def _labels(period: Period, bucket: str) -> list[str]:
+    """Every bucket's label from the one holding `from` to the one holding `to`."""
+    if bucket == "day":
+        first, step = period.start, None
+    elif bucket == "week":
+        first, step = period.start - dt.timedelta(days=period.start.weekday()), None
+    else:
+        first, step = period.start.replace(day=1), "month"
+    labels = []
+    day = first
+    while day <= period.end:
+        labels.append(day.isoformat())
+        if step == "month":
+            day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        else:
+            day += dt.timedelta(days=7 if bucket == "week" else 1)
+    return labels
+
+
+def monthly_ranking(
+    session: Session, month: str, departments: list[str] | None = None, *, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Departments ranked over one month by on-time rate, then average rating (ties share a rank); departments
+    with nothing decided that month are listed last, unranked."""
+    period = Period.month(month)
+    rows = [row for row in department_report(session, period, None, now=now) if row["name"]]
+
+    def key(row: dict[str, Any]) -> tuple[float, float]:
+        return (-row["on_time_rate"], -(row["rating_avg"] if row["rating_avg"] is not None else -1.0))
+
+    ranked = sorted(
+        (row for row in rows if row["on_time_rate"] is not None), key=lambda row: (key(row), row["department"])
+    )
+    unranked = [row for row in rows if row["on_time_rate"] is None]
+    result = []
+    for position, row in enumerate(ranked, start=1):
+        rank = result[-1]["rank"] if result and key(ranked[position - 2]) == key(row) else position
+        result.append({"month": month, "rank": rank, **{c: row[c] for c in RANKING_COLUMNS[2:]}})
+    result.extend({"month": month, "rank": None, **{c: row[c] for c in RANKING_COLUMNS[2:]}} for row in unranked)
+    if departments is not None:
+        result = [row for row in result if row["department"] in departments]
+    return result
+
+
+def overdue_tickets(
+    session: Session, departments: list[str] | None, now: dt.datetime, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Tickets overdue now, the longest-late first (the deadline that runs now has passed, clock not paused)."""
+    stmt = (
+        select(Ticket, User.username)
+        .outerjoin(User, User.id == Ticket.assignee_id)
+        .where(*_scope(Ticket.department, departments), *_overdue(now))
+        .order_by(Ticket.deadline, Ticket.id)
+        .limit(_limit(limit))
+    )
+    rows = []
+    for ticket, assignee in session.execute(stmt):
+        rows.append(
+            {
+                "code": ticket.code,
+                "department": ticket.department,
+                "status": ticket.status,
+                "urgency": ticket.urgency,
+                "category": ticket.category,
+                "assignee": assignee,
+                "created_at": ticket.created_at.isoformat(),
+                "deadline": ticket.deadline.isoformat(),
+                "overdue_working_hours": round(working_hours_between(ticket.deadline, now), 2),
+                "apologies": ticket.apologies,
+            }
+        )
+    return rows
+
+
+def tickets_behind(
+    session: Session,
+    departments: list[str] | None,
+    figure: str,
+    period: Period,
+    *,
+    now: dt.datetime | None = None,
+    official: str | None = None,
+    category: str | None = None,
+    limit: int = MAX_TICKET_ROWS,
+) -> list[dict[str, Any]]:
+    """The tickets counted in one figure (same conditions as the reports), so a figure links to its tickets."""
+    now = now or utcnow()
+    resolved = period.contains(Ticket.resolved_at)
+    created = period.contains(Ticket.created_at)
+    decided = or_(resolved, and_(Ticket.resolved_at.is_(None), Ticket.apologies > 0, created))
+    conditions: dict[str, list[Any]] = {
+        "volume": [created],
+        "first_response": [period.contains(Ticket.first_response_at)],
+        "resolved": [resolved],
+        "decided": [decided],
+        "on_time": [resolved, Ticket.apologies == 0],
+        "missed": [decided, Ticket.apologies > 0],
+        "overdue": _overdue(now),
+        "apologies": [created, Ticket.apologies > 0],
+        "rated": [resolved, Ticket.rating.is_not(None)],
+    }
+    if figure not in conditions:
+        raise Invalid(f"figure: {figure!r}; one of {', '.join(FIGURES)}")
+    where = [*_scope(Ticket.department, departments), *conditions[figure]]
+    if official is not None:
+        where.append(User.username == official)
+    if category is not None:
+        where.append(Ticket.category == category if category else Ticket.category.is_(None))
+    order = [Ticket.deadline] if figure == "overdue" else [Ticket.created_at]
+    stmt = (
+        select(Ticket, User.username)
+        .outerjoin(User, User.id == Ticket.assignee_id)
+        .where(*where)
+        .order_by(*order, Ticket.id)
+        .limit(_limit(limit))
+    )
+    rows = []
+    for ticket, assignee in session.execute(stmt):
+        rows.append(
+            {
+                "code": ticket.code,
+                "department": ticket.department,
+                "status": ticket.status,
+                "urgency": ticket.urgency,
+                "category": ticket.category,
+                "assignee": assignee,
+                "created_at": ticket.created_at.isoformat(),
+                "first_response_at": _iso(ticket.first_response_at),
+                "resolved_at": _iso(ticket.resolved_at),
+                "deadline": ticket.deadline.isoformat(),
+                "first_response_hours": _round(ticket.first_response_hours, 2),
+                "resolution_hours": _round(ticket.resolution_hours, 2),
+                "apologies": ticket.apologies,
+                "rating": ticket.rating,
+            }
+        )
+    return rows
+
+
+def transparency(session: Session, period: Period, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Public figures per department (tickets, on-time rate, average rating) and for the whole desk ("all",
+    with the share of questions the bot answered); no names of people, no questions."""
+    now = now or utcnow()
+    figures = _ticket_figures(session, period, None, Ticket.department, now, total=True)
+    rows = []
+    for slug, name, name_en in _departments(session, None):
+        found = figures.get(slug, _empty_figures())
+        rows.append(
+            {
+                "department": slug,
+                "name": name,
+                "name_en": name_en,
+                **{c: found[c] for c in TRANSPARENCY_COLUMNS[3:-1]},
+                "bot_answered_share": None,
+            }
+        )
+    total = figures[TOTAL]
+    counted = session.execute(
+        select(ChatMessage.status, func.count())
+        .where(*_bot_replies(period), ChatMessage.status.in_(QUESTION_STATUSES))
+        .group_by(ChatMessage.status)
+    )
+    by_status = dict(counted.all())
+    answered = _rate(by_status.get("answered", 0), sum(by_status.values()))
+    rows.append(
+        {
+            "department": ALL,
+            "name": "Tất cả",
+            "name_en": "All departments",
+            **{c: total[c] for c in TRANSPARENCY_COLUMNS[3:-1]},
+            "bot_answered_share": answered,
+        }
+    )
+    return rows
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_TICKET_ROWS:
+        raise Invalid(f"limit: must be between 1 and {MAX_TICKET_ROWS}")
+    return limit
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
