@@ -258,6 +258,117 @@ def cmd_chat(_args: argparse.Namespace) -> int:
                 print(f"  [{len(buttons)}] {button.label}")
 
 
+def _new_password(args: argparse.Namespace) -> str:
+    """--password, else MOTCUA_NEW_PASSWORD, else asked twice on the terminal."""
+    import getpass
+    import os
+
+    from core.errors import Invalid
+
+    if args.password is not None:
+        return str(args.password)
+    if os.environ.get("MOTCUA_NEW_PASSWORD"):
+        return os.environ["MOTCUA_NEW_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise Invalid("no password: give --password, set MOTCUA_NEW_PASSWORD, or run in a terminal to be asked")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise Invalid("the two passwords differ")
+    return password
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    """Create a user; an official's department may be a bundled one before the first `serve` has created them."""
+    from helpdesk import accounts
+    from helpdesk.departments import CREDENTIALS_FILE, ensure_departments_seeded
+
+    password = _new_password(args)
+    with session_scope() as session:
+        if args.department and (seeded := ensure_departments_seeded(session, get_settings())):
+            where = get_settings().data_dir / CREDENTIALS_FILE
+            print(f"created the bundled departments and {len(seeded)} demo accounts ({where})", file=sys.stderr)
+    with session_scope() as session:
+        user = accounts.create_user(
+            session,
+            username=args.username,
+            password=password,
+            role=args.role,
+            department=args.department,
+            full_name=args.full_name,
+        )
+        print(f"created {user.role} {user.username}" + (f" of {user.department}" if user.department else ""))
+    return 0
+
+
+def cmd_users_list(_args: argparse.Namespace) -> int:
+    """List users."""
+    from helpdesk import accounts
+
+    with session_scope() as session:
+        print("username\trole\tdepartment\tactive\tfull name")
+        for u in accounts.list_users(session):
+            print(f"{u.username}\t{u.role}\t{u.department or '-'}\t{'yes' if u.active else 'no'}\t{u.full_name}")
+    return 0
+
+
+def cmd_users_deactivate(args: argparse.Namespace) -> int:
+    """Deactivate a user and revoke their API tokens."""
+    from helpdesk import accounts
+
+    with session_scope() as session:
+        accounts.deactivate_user(session, args.username)
+    print(f"deactivated {args.username}; their API tokens are revoked")
+    return 0
+
+
+def cmd_tokens_issue(args: argparse.Namespace) -> int:
+    """Issue an API token and print it, once."""
+    import datetime as dt
+
+    from helpdesk import accounts
+    from knowledge.models import utcnow
+
+    now = utcnow()
+    expires = now + dt.timedelta(days=args.days) if args.days else None
+    with session_scope() as session:
+        token, plaintext = accounts.issue_token(
+            session, accounts.get_user(session, args.username), name=args.name, expires_at=expires, now=now
+        )
+    print(plaintext)
+    until = f"expires {expires:%Y-%m-%d %H:%M} UTC" if expires else "never expires"
+    print(
+        f"API token {token.id} ({token.prefix}) of {args.username}, {until}: it will not be shown again",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    """Revoke an API token by id or prefix."""
+    from helpdesk import accounts
+    from knowledge.models import utcnow
+
+    with session_scope() as session:
+        token = accounts.revoke_token(session, args.token, utcnow())
+    print(f"API token {token.id} ({token.prefix}) revoked")
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    """List API tokens (never the tokens themselves)."""
+    from helpdesk import accounts
+
+    def when(value: Any) -> str:
+        return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+    with session_scope() as session:
+        print("id\tprefix\tuser\tname\tcreated\texpires\trevoked\tlast used")
+        for t, owner in accounts.list_tokens(session, args.username):
+            times = "\t".join(when(v) for v in (t.created_at, t.expires_at, t.revoked_at, t.last_used_at))
+            print(f"{t.id}\t{t.prefix}\t{owner}\t{t.name or '-'}\t{times}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -329,6 +440,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="chat with the bot in this terminal")
     chat.set_defaults(func=cmd_chat)
+
+    users = sub.add_parser("users", help="accounts of officials, supervisors and admins").add_subparsers(
+        dest="users", required=True
+    )
+    ucreate = users.add_parser("create", help="create a user")
+    ucreate.add_argument("--username", required=True, help="3-80 of a-z 0-9 . _ -")
+    ucreate.add_argument("--password", help="at least 8 characters; default: MOTCUA_NEW_PASSWORD, else asked")
+    ucreate.add_argument("--role", required=True, choices=["official", "supervisor", "admin"])
+    ucreate.add_argument("--department", help="department slug (officials and supervisors)")
+    ucreate.add_argument("--full-name", default="")
+    ucreate.set_defaults(func=cmd_users_create)
+    users.add_parser("list", help="list users").set_defaults(func=cmd_users_list)
+    udeactivate = users.add_parser("deactivate", help="refuse a user's logins and revoke their API tokens")
+    udeactivate.add_argument("username")
+    udeactivate.set_defaults(func=cmd_users_deactivate)
+
+    tokens = sub.add_parser("tokens", help="personal API tokens").add_subparsers(dest="tokens", required=True)
+    tissue = tokens.add_parser("issue", help="issue an API token (printed once)")
+    tissue.add_argument("--username", required=True)
+    tissue.add_argument("--name", default="", help="what the token is for")
+    tissue.add_argument("--days", type=int, default=90, help="valid for D days (default 90; 0: never expires)")
+    tissue.set_defaults(func=cmd_tokens_issue)
+    trevoke = tokens.add_parser("revoke", help="revoke an API token")
+    trevoke.add_argument("token", metavar="ID_OR_PREFIX")
+    trevoke.set_defaults(func=cmd_tokens_revoke)
+    tlist = tokens.add_parser("list", help="list API tokens (never the tokens themselves)")
+    tlist.add_argument("--username")
+    tlist.set_defaults(func=cmd_tokens_list)
     return parser
 
 
