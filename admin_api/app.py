@@ -13,7 +13,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
 
-from admin_api import auth_routes, dashboard, errors, metrics, telegram_routes, zalo_routes
+from admin_api import auth_routes, dashboard, errors, metrics, reports_routes, telegram_routes, zalo_routes
 from admin_api.schemas import ChatIn, ChatOut, MessagesOut, SessionId
 from bot import inbox, web
 from bot.engine import ConversationEngine
@@ -56,6 +56,7 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
     metrics.install(app)  # added after the other middleware: outermost, so it times refused requests too
     app.include_router(auth_routes.router)
     app.include_router(dashboard.router)
+    app.include_router(reports_routes.router)
     telegram_routes.install(app)
     zalo_routes.install(app)
 
