@@ -12,26 +12,63 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from admin_api import auth_routes, dashboard, errors, metrics, reports_routes, telegram_routes, zalo_routes
+from admin_api import (
+    auth_routes,
+    dashboard,
+    departments_routes,
+    errors,
+    metrics,
+    reports_routes,
+    telegram_routes,
+    tickets_routes,
+    zalo_routes,
+)
 from admin_api.schemas import ChatIn, ChatOut, MessagesOut, SessionId
 from bot import inbox, web
 from bot.engine import ConversationEngine
 from bot.telegram import CHANNEL as CHANNEL_TELEGRAM
 from bot.zalo import CHANNEL as CHANNEL_ZALO
+from core.config import get_settings
 from core.db import get_engine, session_scope
 from core.errors import NotFound
+from helpdesk.breaches import BreachScheduler
+from helpdesk.departments import ensure_departments_seeded
 from knowledge.service import ensure_seeded
 from retrieval.service import AskService, open_retriever
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+MAX_BODY_BYTES = 1_000_000  # no API call needs more; larger bodies are refused before they are read
+
+
+class BodySizeLimit:
+    """Refuses oversized request bodies with 413 by their Content-Length (fields have their own length limits).
+
+    Plain ASGI rather than @app.middleware("http"): that wrapper costs about a millisecond per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on unless it announces a body over the limit."""
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                detail = f"request body too large: at most {MAX_BODY_BYTES} bytes"
+                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def load_engine() -> ConversationEngine:
     """Seed the knowledge base if needed, load (or build) the index once, and make the engine."""
     with session_scope() as session:
         ensure_seeded(session)
+    with session_scope() as session:
+        ensure_departments_seeded(session, get_settings())
     with session_scope() as session:
         retriever = open_retriever(session)
     return ConversationEngine(AskService(retriever))
@@ -44,8 +81,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = await asyncio.to_thread(load_engine)
     # Messages a previous run stored but never answered (it died in between) are answered first.
     await asyncio.to_thread(inbox.finish_pending, app.state.engine, [CHANNEL_TELEGRAM, CHANNEL_ZALO])
-    async with telegram_routes.lifespan(app), zalo_routes.lifespan(app):
-        yield
+    stop = asyncio.Event()
+    breaches = asyncio.create_task(BreachScheduler(poll=get_settings().breach_check_seconds).run(stop))
+    try:
+        async with telegram_routes.lifespan(app), zalo_routes.lifespan(app):
+            yield
+    finally:
+        stop.set()
+        await breaches
 
 
 def create_app(engine: ConversationEngine | None = None) -> FastAPI:
@@ -53,8 +96,11 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
     app = FastAPI(title="motcua", description="One-stop help desk in a chat", lifespan=lifespan)
     app.state.engine = engine
     errors.install(app)
+    app.add_middleware(BodySizeLimit)
     metrics.install(app)  # added after the other middleware: outermost, so it times refused requests too
     app.include_router(auth_routes.router)
+    app.include_router(tickets_routes.router)
+    app.include_router(departments_routes.router)
     app.include_router(dashboard.router)
     app.include_router(reports_routes.router)
     telegram_routes.install(app)

@@ -155,8 +155,7 @@ def list_tickets(
     now = utcnow()
     with session_scope() as session:
         rows, count = tickets.queue(session, actor, wanted, now)
-        names = tickets.usernames(session, {t.assignee_id for t in rows if t.assignee_id})
-        data = [tickets.ticket_summary(t, now, names) for t in rows]
+        data = [tickets.ticket_summary(row, now) for row in rows]
     return {"data": data, "count": count, "limit": limit, "offset": offset}
 
 

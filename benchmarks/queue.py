@@ -118,6 +118,9 @@ def fill(tickets: int, seed: int) -> dict[str, str]:
                 status = rng.choices(statuses, weights)[0]
                 deadline = created + dt.timedelta(hours=rng.choice([8, 16, 40, 72]))
                 held = status in ("acknowledged", "answered", "closed") and officials[department]
+                # Steady state: a deadline already past was marked missed (and apologised for) when it passed,
+                # so the app's breach scheduler has nothing to catch up on while it is measured.
+                missed = deadline < now and status in ("new", "acknowledged", "reopened", "transferred")
                 rows.append(
                     {
                         "code": f"MC-B{i:07d}",
@@ -136,7 +139,9 @@ def fill(tickets: int, seed: int) -> dict[str, str]:
                         "created_at": created,
                         "updated_at": created,
                         "urgency": "urgent" if rng.random() < 0.1 else "normal",
-                        "apologies": 0,
+                        "apologies": int(missed),
+                        "ack_breached_at": deadline if missed and status != "acknowledged" else None,
+                        "resolve_breached_at": deadline if missed and status == "acknowledged" else None,
                         "assignee_id": rng.choice(officials[department]) if held else None,
                         "category": None,
                         "procedure_slug": None,

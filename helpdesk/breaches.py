@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import ChatMessage, Conversation
@@ -17,7 +17,6 @@ from core.db import session_scope
 from helpdesk.events import SYSTEM, record_event
 from helpdesk.models import Ticket
 from helpdesk.outbox import enqueue
-from helpdesk.service import OPEN_STATUSES
 from helpdesk.sla import VN, add_working_hours
 from helpdesk.tickets import WAITING, notify_supervisors
 from knowledge.models import utcnow
@@ -28,23 +27,23 @@ EXTENSION_HOURS = 4.0  # the new time promised in an apology: the urgent acknowl
 BATCH = 500
 
 
-def _running_unbreached() -> ColumnElement[bool]:
-    """Open tickets whose running deadline has not been marked missed yet, clock not paused."""
-    return and_(
-        Ticket.status.in_(OPEN_STATUSES),
-        Ticket.paused_at.is_(None),
-        or_(
-            and_(Ticket.status.in_(WAITING), Ticket.ack_breached_at.is_(None)),
-            and_(Ticket.status == "acknowledged", Ticket.resolve_breached_at.is_(None)),
-        ),
-    )
+def _watched() -> list[ColumnElement[bool]]:
+    """Each stage's running, unmarked deadlines, as two plain conditions (each served by its own index)."""
+    return [
+        and_(Ticket.ack_breached_at.is_(None), Ticket.paused_at.is_(None), Ticket.status.in_(WAITING)),
+        and_(Ticket.resolve_breached_at.is_(None), Ticket.paused_at.is_(None), Ticket.status == "acknowledged"),
+    ]
 
 
 def mark_breaches(session: Session, now: dt.datetime) -> list[str]:
     """Mark every deadline missed by now, once; returns the ticket codes marked."""
-    due = session.scalars(
-        select(Ticket).where(_running_unbreached(), Ticket.deadline <= now).order_by(Ticket.deadline).limit(BATCH)
-    ).all()
+    due = [
+        ticket
+        for condition in _watched()
+        for ticket in session.scalars(
+            select(Ticket).where(condition, Ticket.deadline <= now).order_by(Ticket.deadline).limit(BATCH)
+        )
+    ]
     marked = []
     for ticket in due:
         stage = "resolve" if ticket.status == "acknowledged" else "ack"
@@ -114,7 +113,8 @@ def _apologise(session: Session, ticket: Ticket, stage: str, expected: dt.dateti
 
 def next_deadline(session: Session) -> dt.datetime | None:
     """The soonest deadline that can still be missed."""
-    return session.scalar(select(func.min(Ticket.deadline)).where(_running_unbreached()))
+    soonest = [session.scalar(select(func.min(Ticket.deadline)).where(condition)) for condition in _watched()]
+    return min((moment for moment in soonest if moment is not None), default=None)
 
 
 def _local(moment: dt.datetime) -> str:

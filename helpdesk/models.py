@@ -29,9 +29,9 @@ class Ticket(Base):
     excerpt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # last messages before it
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     reason: Mapped[str] = mapped_column(String(40))  # low_confidence | asked_for_person | thumbs_down
-    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="new")  # indexed inside the queue indexes
     department: Mapped[str | None] = mapped_column(String(80), index=True)
-    deadline: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    deadline: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     rating: Mapped[int | None] = mapped_column(Integer)  # the citizen's 1-5 rating of the official's reply
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -41,7 +41,7 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(200))
     procedure_slug: Mapped[str | None] = mapped_column(String(120))
     urgency: Mapped[str] = mapped_column(String(10), default="normal")  # normal | urgent
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     ack_deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     resolve_deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -58,8 +58,14 @@ class Ticket(Base):
     resolution_hours: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
-        Index("ix_tickets_department_status_deadline", "department", "status", "deadline"),
-        Index("ix_tickets_status_deadline", "status", "deadline"),
+        # The queue's indexes are walked in deadline order and cover its filters (status, paused_at for
+        # "overdue"): a page never sorts, and counting never reads the table.
+        Index("ix_tickets_department_queue", "department", "deadline", "status", "paused_at"),
+        Index("ix_tickets_deadline_queue", "deadline", "status", "paused_at", "department"),
+        Index("ix_tickets_assignee_queue", "assignee_id", "deadline", "status", "department", "paused_at"),
+        # The breach scheduler's two watches: deadlines of each stage not yet marked missed.
+        Index("ix_tickets_ack_watch", "ack_breached_at", "paused_at", "status", "deadline"),
+        Index("ix_tickets_resolve_watch", "resolve_breached_at", "paused_at", "status", "deadline"),
         Index("ix_tickets_department_created_at", "department", "created_at"),
         # reports (migration 0007): tickets created / first answered / resolved in a period, covered
         Index(

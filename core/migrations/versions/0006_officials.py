@@ -120,9 +120,16 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             "fk_tickets_assignee_id_users", "users", ["assignee_id"], ["id"], ondelete="SET NULL"
         )
-        batch_op.create_index("ix_tickets_assignee_id", ["assignee_id"])
-        batch_op.create_index("ix_tickets_department_status_deadline", ["department", "status", "deadline"])
-        batch_op.create_index("ix_tickets_status_deadline", ["status", "deadline"])
+        # The queue walks these in deadline order and finds its filters in them (no sort, no table reads).
+        batch_op.drop_index("ix_tickets_deadline")
+        batch_op.drop_index("ix_tickets_status")  # alone it misleads SQLite into sorting half the table
+        batch_op.create_index("ix_tickets_department_queue", ["department", "deadline", "status", "paused_at"])
+        batch_op.create_index("ix_tickets_deadline_queue", ["deadline", "status", "paused_at", "department"])
+        batch_op.create_index(
+            "ix_tickets_assignee_queue", ["assignee_id", "deadline", "status", "department", "paused_at"]
+        )
+        batch_op.create_index("ix_tickets_ack_watch", ["ack_breached_at", "paused_at", "status", "deadline"])
+        batch_op.create_index("ix_tickets_resolve_watch", ["resolve_breached_at", "paused_at", "status", "deadline"])
         batch_op.create_index("ix_tickets_department_created_at", ["department", "created_at"])
         batch_op.create_index("ix_tickets_resolved_at", ["resolved_at"])
 
@@ -131,9 +138,13 @@ def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_tickets_resolved_at")
         batch_op.drop_index("ix_tickets_department_created_at")
-        batch_op.drop_index("ix_tickets_status_deadline")
-        batch_op.drop_index("ix_tickets_department_status_deadline")
-        batch_op.drop_index("ix_tickets_assignee_id")
+        batch_op.drop_index("ix_tickets_resolve_watch")
+        batch_op.drop_index("ix_tickets_ack_watch")
+        batch_op.drop_index("ix_tickets_assignee_queue")
+        batch_op.drop_index("ix_tickets_deadline_queue")
+        batch_op.drop_index("ix_tickets_department_queue")
+        batch_op.create_index("ix_tickets_deadline", ["deadline"])
+        batch_op.create_index("ix_tickets_status", ["status"])
         batch_op.drop_constraint("fk_tickets_assignee_id_users", type_="foreignkey")
         for name in (
             "resolution_hours",
