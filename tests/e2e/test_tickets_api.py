@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from admin_api.tickets_routes import TicketOut
 from bot.models import Conversation
 from core.db import session_scope
 from helpdesk.accounts import create_user, issue_token, revoke_token
@@ -96,6 +97,9 @@ def test_full_loop_citizen_to_official_and_back(people: People, client: httpx.Cl
     queue = client.get("/api/tickets", headers=bearer(token)).json()
     assert code in [t["code"] for t in queue["data"]]
     assert queue["count"] >= 1
+    for item in queue["data"]:  # the queue skips response validation: its shape is checked here
+        TicketOut.model_validate(item)
+        assert set(item) == set(TicketOut.model_fields)
     claimed = client.post(f"/api/tickets/{code}/claim", headers=bearer(token))
     assert claimed.status_code == 200
     assert claimed.json()["assignee"] == "loop.official"
