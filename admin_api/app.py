@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,8 @@ from bot.zalo import CHANNEL as CHANNEL_ZALO
 from core.config import get_settings
 from core.db import get_engine, session_scope
 from core.errors import NotFound
+from core.leader import become_leader, step_down
+from core.logging import configure_logging
 from helpdesk.breaches import BreachScheduler
 from helpdesk.departments import ensure_departments_seeded
 from knowledge.service import ensure_seeded
@@ -79,16 +82,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Heavy things load once, at start-up, never per message."""
     if getattr(app.state, "engine", None) is None:
         app.state.engine = await asyncio.to_thread(load_engine)
+    settings = get_settings()
+    # With several workers (`motcua serve --workers N`) one of them runs the background jobs: Telegram polling,
+    # the outboxes, the deadline scheduler. Every worker answers HTTP, webhooks included.
+    app.state.leader = leader = become_leader(settings.data_dir)
+    if not leader:
+        async with telegram_routes.lifespan(app, leader=False):
+            yield
+        return
     # Messages a previous run stored but never answered (it died in between) are answered first.
     await asyncio.to_thread(inbox.finish_pending, app.state.engine, [CHANNEL_TELEGRAM, CHANNEL_ZALO])
     stop = asyncio.Event()
-    breaches = asyncio.create_task(BreachScheduler(poll=get_settings().breach_check_seconds).run(stop))
+    breaches = asyncio.create_task(BreachScheduler(poll=settings.breach_check_seconds).run(stop))
     try:
         async with telegram_routes.lifespan(app), zalo_routes.lifespan(app):
             yield
     finally:
         stop.set()
         await breaches
+        step_down(settings.data_dir)
 
 
 def create_app(engine: ConversationEngine | None = None) -> FastAPI:
@@ -153,6 +165,21 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
         if engine is None:
             return JSONResponse({"status": "loading"}, status_code=503)
         retriever = engine.asker.retriever
-        return JSONResponse({"status": "ready", "index": retriever.version, "procedures": len(retriever.procedures)})
+        return JSONResponse(
+            {
+                "status": "ready",
+                "index": retriever.version,
+                "procedures": len(retriever.procedures),
+                "worker": os.getpid(),
+                "leader": getattr(request.app.state, "leader", None),
+            }
+        )
 
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app in a worker process of `motcua serve --workers N`: logging set up (and masked) as in the CLI."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return create_app()

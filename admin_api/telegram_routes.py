@@ -62,15 +62,27 @@ def _parse(body: bytes, bot: Bot) -> Update:
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the bot and its outbox worker while the app runs, when MOTCUA_TELEGRAM_TOKEN is set."""
+async def lifespan(app: FastAPI, *, leader: bool = True) -> AsyncIterator[None]:
+    """Run the bot and its outbox worker while the app runs, when MOTCUA_TELEGRAM_TOKEN is set.
+
+    A worker that is not the leader only processes the webhook updates it receives (their replies go to the
+    outbox, which the leader delivers); it neither polls nor registers the webhook.
+    """
     settings = get_settings()
-    if settings.telegram_token is None:
+    if settings.telegram_token is None or (not leader and not settings.telegram_webhook_url):
         yield
         return
     application = channel.build_application(
         settings.telegram_token.get_secret_value(), app.state.engine, base_url=settings.telegram_base_url
     )
+    if not leader:
+        async with channel.processing_only(application):
+            app.state.telegram = application
+            try:
+                yield
+            finally:
+                app.state.telegram = None
+        return
     secret = settings.telegram_webhook_secret
     async with channel.running(
         application,

@@ -222,6 +222,17 @@ async def _finish_updates(application: Application) -> None:
 
 
 @asynccontextmanager
+async def processing_only(application: Application) -> AsyncIterator[Application]:
+    """The bot able to process updates handed to it (webhook calls), without fetching or delivering anything."""
+    await application.initialize()
+    await application.start()
+    try:
+        yield application
+    finally:
+        await stop(application)
+
+
+@asynccontextmanager
 async def running(
     application: Application, *, webhook_url: str | None = None, webhook_secret: str | None = None
 ) -> AsyncIterator[Application]:

@@ -218,13 +218,36 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the web app (web chat, API, health checks) with uvicorn."""
     import uvicorn
 
-    from admin_api.app import create_app
+    from admin_api.app import create_app, load_engine
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None)
+    if args.workers == 1:
+        uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None)
+        return 0
+    # Seed and build the index once, here, so the workers only load it (they would race to build it).
+    load_engine()
+    uvicorn.run(
+        "admin_api.app:create_worker_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+    )
     return 0
 
 
@@ -371,9 +394,7 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(
-        prog="motcua", description="Help desk in a chat for administrative procedures."
-    )
+    parser = argparse.ArgumentParser(prog="motcua", description="Help desk in a chat for administrative procedures.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ask = sub.add_parser("ask", help="answer one question from the knowledge base")
@@ -389,29 +410,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-ablation", action="store_true", help="skip the BM25-alone and dense-alone rankings")
     ev.set_defaults(func=cmd_eval)
 
-    kb = sub.add_parser("kb", help="knowledge base: import, export, stats").add_subparsers(
-        dest="kb", required=True
-    )
-    imp = kb.add_parser(
-        "import", help="import procedures (YAML, JSON, JSONL, CSV, or the national portal file)"
-    )
+    kb = sub.add_parser("kb", help="knowledge base: import, export, stats").add_subparsers(dest="kb", required=True)
+    imp = kb.add_parser("import", help="import procedures (YAML, JSON, JSONL, CSV, or the national portal file)")
     imp.add_argument("file")
-    imp.add_argument(
-        "--format", choices=["yaml", "json", "jsonl", "csv"], help="default: from the file suffix"
-    )
+    imp.add_argument("--format", choices=["yaml", "json", "jsonl", "csv"], help="default: from the file suffix")
     imp.set_defaults(func=cmd_kb_import)
-    faq = kb.add_parser(
-        "import-faq", help="import the portal's FAQ file (faq_id, question, answer, procedures)"
-    )
+    faq = kb.add_parser("import-faq", help="import the portal's FAQ file (faq_id, question, answer, procedures)")
     faq.add_argument("file")
     faq.add_argument("--id-parity", choices=["even", "odd"], help="only entries whose faq_id has this parity")
     faq.set_defaults(func=cmd_kb_import_faq)
     exp = kb.add_parser("export", help="export procedures to YAML, JSON, JSONL or CSV")
     exp.add_argument("file")
     exp.add_argument("--format", choices=["yaml", "json", "jsonl", "csv"])
-    exp.add_argument(
-        "--origin", choices=["curated", "national", "admin"], help="only procedures of this origin"
-    )
+    exp.add_argument("--origin", choices=["curated", "national", "admin"], help="only procedures of this origin")
     exp.set_defaults(func=cmd_kb_export)
     stats = kb.add_parser("stats", help="counts and version of the knowledge base")
     stats.set_defaults(func=cmd_kb_stats)
@@ -436,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web app: web chat, API, webhooks, health checks")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="HTTP worker processes (default 1); one of them also runs the bots' polling, outboxes and deadlines",
+    )
     serve.set_defaults(func=cmd_serve)
 
     chat = sub.add_parser("chat", help="chat with the bot in this terminal")
