@@ -1,13 +1,19 @@
-"""Shared fixtures: an isolated data folder, real databases (SQLite file and PostgreSQL), sessions."""
+"""Shared fixtures: an isolated data folder, real databases (SQLite file and PostgreSQL), sessions, the live app."""
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -16,9 +22,8 @@ from core.db import dispose_engines, session_scope
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "MOTCUA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+STARTUP_SECONDS = 60  # seeding the knowledge base and building the hash-embedder index
+POSTGRES_ADMIN_URL = os.environ.get("MOTCUA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
@@ -34,9 +39,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(
-    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A new empty database, once on SQLite and once on a throw-away PostgreSQL database."""
     if request.param == "sqlite":
         url = f"sqlite:///{data_dir / 'test.db'}"
@@ -73,3 +76,46 @@ def session(settings: Settings) -> Iterator[Session]:
     """One transaction on the test database, committed at the end of the test."""
     with session_scope() as s:
         yield s
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_app() -> Iterator[str]:
+    """The real app (start-up included) on uvicorn in a background thread, on the configured database."""
+    from admin_api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        while True:
+            if not thread.is_alive():
+                pytest.fail("the app stopped during start-up; see the captured log above")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the app did not answer /healthz within {STARTUP_SECONDS} s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def live_server(data_dir: Path) -> Iterator[str]:
+    """The real app on a loopback port; a test asking for `database_url` first gets it on that database."""
+    with running_app() as base:
+        yield base

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from admin_api import errors
-from admin_api.app import create_app
 from admin_api.auth_routes import require_role
 from core.db import session_scope
 from helpdesk import accounts
 from helpdesk.accounts import Actor
 from helpdesk.models import Department
 from knowledge.models import utcnow
-from tests.e2e.conftest import STARTUP_SECONDS, free_port
+from tests.conftest import running_app
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long enough password"
@@ -32,28 +28,9 @@ MISSING = "not authenticated: send Authorization: Bearer <token>"
 
 @pytest.fixture
 def live_server(database_url: str, data_dir: Path) -> Iterator[str]:
-    """The real app (start-up included) on uvicorn in a background thread, on the test database."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-auth", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if not thread.is_alive():
-            pytest.fail("the app stopped during start-up; see the captured log above")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail(f"the app did not answer /healthz within {STARTUP_SECONDS} s")
-        time.sleep(0.1)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=15)
+    """The real app, started once the test's data is in place."""
+    with running_app() as base:
+        yield base
 
 
 @pytest.fixture

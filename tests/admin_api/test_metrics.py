@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -22,7 +19,7 @@ from helpdesk.models import Department
 from helpdesk.outbox import enqueue
 from helpdesk.service import open_ticket
 from knowledge.models import utcnow
-from tests.e2e.conftest import STARTUP_SECONDS, free_port
+from tests.conftest import running_app
 
 pytestmark = pytest.mark.e2e
 _users = itertools.count()
@@ -77,25 +74,8 @@ def add_ticket(department: str, *, overdue: bool = False, paused: bool = False, 
 @pytest.fixture
 def client(database_url: str) -> Iterator[httpx.Client]:
     """A client of the real app (start-up included) on uvicorn, on the test database (SQLite and PostgreSQL)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-metrics", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_SECONDS
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-        while True:
-            try:
-                if c.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                pytest.fail(f"the app did not get ready within {STARTUP_SECONDS} s; see the captured log")
-            time.sleep(0.1)
+    with running_app() as base, httpx.Client(base_url=base, timeout=30) as c:
         yield c
-    server.should_exit = True
-    thread.join(timeout=15)
 
 
 def test_metrics_parse_and_time_requests_by_route_template(client: httpx.Client) -> None:

@@ -6,24 +6,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
-from admin_api.app import create_app
 from bot.models import ChatMessage, Conversation
 from core.db import session_scope
 from helpdesk import reports
 from helpdesk.accounts import create_user
 from helpdesk.models import Department, Ticket, TicketEvent, User
 from helpdesk.sla import VN
-from tests.e2e.conftest import STARTUP_SECONDS, free_port
+from tests.conftest import running_app
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long enough password"
@@ -143,28 +139,9 @@ def history(database_url: str) -> None:
 
 @pytest.fixture
 def live_server(history: None, data_dir: Path) -> Iterator[str]:
-    """The real app (start-up included) on uvicorn in a background thread, on the test database."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-reports", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if not thread.is_alive():
-            pytest.fail("the app stopped during start-up; see the captured log above")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail(f"the app did not answer /healthz within {STARTUP_SECONDS} s")
-        time.sleep(0.1)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=15)
+    """The real app, started once the test's data is in place."""
+    with running_app() as base:
+        yield base
 
 
 @pytest.fixture

@@ -1,57 +1,15 @@
-"""End-to-end fixtures: the real app served by uvicorn on a loopback port, and Debian chromium."""
+"""End-to-end fixtures: Debian chromium (the live app fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
-
-from admin_api.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; scripts/test.sh installs it, never a downloaded one
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-STARTUP_SECONDS = 60  # seeding the knowledge base and building the hash-embedder index
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def live_server(data_dir: Path) -> Iterator[str]:
-    """The real app (start-up included) on uvicorn in a background thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-e2e", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if not thread.is_alive():
-            pytest.fail("the app stopped during start-up; see the captured log above")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail(f"the app did not answer /healthz within {STARTUP_SECONDS} s")
-        time.sleep(0.1)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from helpdesk.accounts import create_user, issue_token
 from helpdesk.models import Department, Ticket
 from helpdesk.service import open_ticket
 from knowledge.models import utcnow
-from tests.e2e.conftest import free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
