@@ -1,7 +1,8 @@
 """Queue-endpoint benchmark: GET /api/tickets with 100,000 tickets, over HTTP, on SQLite and PostgreSQL.
 
 Fills a fresh database with the bundled departments and N tickets (statuses, deadlines and assignees
-spread like a busy desk), starts the real app with uvicorn in its own process, then measures:
+spread like a busy desk; deadlines already past marked missed, as the scheduler would have), starts the
+real app with `motcua serve --workers N` in its own process, then measures:
 
 * latency — one client, sequential requests for several typical queue views (p50/p95 per view);
 * throughput — `wrk` (Debian package) with 32 connections for a fixed time on the busiest view.
@@ -153,22 +154,9 @@ def fill(tickets: int, seed: int) -> dict[str, str]:
     return tokens
 
 
-def start_app(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    """The real app on uvicorn in its own process (one worker, no access log)."""
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "admin_api.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+def start_app(env: dict[str, str], port: int, log: Path, workers: int) -> subprocess.Popen[bytes]:
+    """The real app as `motcua serve --workers N` runs it, in its own process."""
+    command = [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--workers", str(workers)]
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=env, cwd=str(REPO), stdout=out, stderr=subprocess.STDOUT)
     import httpx
@@ -293,7 +281,7 @@ def bench(kind: str, args: argparse.Namespace, root: Path) -> dict[str, object]:
             home = session.scalar(select(User.department).where(User.username == "bench.official"))
         dispose_engines()
         port = free_port()
-        server = start_app(env, port, data_dir / "server.log")
+        server = start_app(env, port, data_dir / "server.log", args.workers)
         try:
             base = f"http://127.0.0.1:{port}"
             views = measure(base, tokens, home, args.requests)
@@ -318,6 +306,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per view (default 200)")
     parser.add_argument("--seconds", type=int, default=20, help="wrk duration (default 20)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--workers", type=int, default=2, help="`motcua serve --workers` (default 2: one per core)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
