@@ -42,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, case, cast, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Date, Integer, and_, bindparam, case, cast, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from bot.models import ChatMessage, Feedback
@@ -596,26 +596,32 @@ def timeseries(
         .where(*_bot_replies(period), ChatMessage.status.in_(QUESTION_STATUSES))
         .group_by(at, ChatMessage.status)
     ).all()
-    counted: dict[tuple[str, str], int] = {(str(label), status): int(n) for label, status, n in questions}
-    created = _grouped(
-        session,
-        _bucket(dialect, Ticket.created_at, bucket),
-        [func.count()],
-        [*scope, period.contains(Ticket.created_at)],
+    counted: dict[tuple[str, str], int] = {(_label(label), status): int(n) for label, status, n in questions}
+    created = _relabel(
+        _grouped(
+            session,
+            _bucket(dialect, Ticket.created_at, bucket),
+            [func.count()],
+            [*scope, period.contains(Ticket.created_at)],
+        )
     )
-    resolved = _grouped(
-        session,
-        _bucket(dialect, Ticket.resolved_at, bucket),
-        [func.count(), func.coalesce(func.sum(case((Ticket.apologies == 0, literal_column("1")), else_=0)), 0)],
-        [*scope, period.contains(Ticket.resolved_at)],
+    resolved = _relabel(
+        _grouped(
+            session,
+            _bucket(dialect, Ticket.resolved_at, bucket),
+            [func.count(), func.coalesce(func.sum(case((Ticket.apologies == 0, literal_column("1")), else_=0)), 0)],
+            [*scope, period.contains(Ticket.resolved_at)],
+        )
     )
-    first = _percentiles(
-        session,
-        _bucket(dialect, Ticket.first_response_at, bucket),
-        Ticket.first_response_hours,
-        [*scope, period.contains(Ticket.first_response_at)],
-        (50,),
-        width=HOURS_WIDTH,
+    first = _relabel(
+        _percentiles(
+            session,
+            _bucket(dialect, Ticket.first_response_at, bucket),
+            Ticket.first_response_hours,
+            [*scope, period.contains(Ticket.first_response_at)],
+            (50,),
+            width=HOURS_WIDTH,
+        )
     )
     rows = []
     for label in _labels(period, bucket):
@@ -636,16 +642,27 @@ def timeseries(
 
 
 def _bucket(dialect: str, column: Any, bucket: str) -> Any:
-    """The Vietnam-time day, week (its Monday) or month (its 1st) of a UTC column, as 'YYYY-MM-DD' text."""
+    """The Vietnam-time day, week (its Monday) or month (its 1st) of a UTC column: a date on PostgreSQL,
+    'YYYY-MM-DD' text on SQLite (see _label). Vietnam is UTC+7 all year (no daylight saving since 1975), so a
+    fixed offset is exact — and on PostgreSQL twice as fast as converting through the named zone."""
     if dialect == "postgresql":
-        local = func.timezone("Asia/Ho_Chi_Minh", column)
-        return func.to_char(local if bucket == "day" else func.date_trunc(bucket, local), "YYYY-MM-DD")
-    # SQLite keeps naive UTC text; Vietnam is UTC+7 all year (no daylight saving since 1975)
+        local = func.timezone("UTC", column) + literal_column("interval '7 hours'")
+        return cast(local if bucket == "day" else func.date_trunc(bucket, local), Date)
+    # SQLite keeps naive UTC text
     if bucket == "day":
         return func.date(column, "+7 hours")
     if bucket == "week":
         return func.date(column, "+7 hours", "weekday 0", "-6 days")
     return func.strftime("%Y-%m-01", column, "+7 hours")
+
+
+def _label(value: str | dt.date) -> str:
+    """A bucket as 'YYYY-MM-DD' (PostgreSQL gives dates, SQLite text)."""
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _relabel(found: dict[Any, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+    return {_label(key): values for key, values in found.items()}
 
 
 def _labels(period: Period, bucket: str) -> list[str]:
