@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -230,24 +229,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _tcp_listener(host: str, port: int) -> socket.socket:
-    """The workers' shared listening socket, created as TCP explicitly.
-
-    uvicorn's own (`socket.socket(family)`) has protocol 0, so asyncio never sets TCP_NODELAY on the
-    connections it accepts and every response written in two parts waits ~40 ms for a delayed ACK.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise MotcuaError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.set_inheritable(True)
-    return sock
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the web app (web chat, API, health checks) with uvicorn."""
     import uvicorn
@@ -257,20 +238,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers == 1:
         uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None)
         return 0
-    # Seed and build the index once, here, so the workers only load it (they would race to build it).
-    load_engine()
-    from uvicorn.supervisors import Multiprocess
+    from admin_api.workers import serve_workers
 
-    config = uvicorn.Config(
-        "admin_api.app:create_worker_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-    )
-    Multiprocess(config, sockets=[_tcp_listener(args.host, args.port)]).run()
-    return 0
+    load_engine()  # seed and build the index once, here: the workers only load it (they would race to build it)
+    return serve_workers(args.host, args.port, args.workers)
 
 
 def cmd_chat(_args: argparse.Namespace) -> int:

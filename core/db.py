@@ -6,13 +6,14 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from core.config import get_settings
+from core.config import Settings, get_settings
 
 # Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
 NAMING = {
@@ -54,6 +55,17 @@ class Base(DeclarativeBase):
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+THREADS = 40  # anyio's default worker threads, which run FastAPI's sync endpoints
+
+
+def _default_url(settings: Settings) -> str:
+    """The configured URL; resolving the SQLite path touches the file system, so it is done once per value."""
+    return settings.database_url or _sqlite_url(settings.data_dir, Path.cwd())
+
+
+@lru_cache(maxsize=32)
+def _sqlite_url(data_dir: Path, cwd: Path) -> str:  # noqa: ARG001 - cwd keys the cache: data_dir may be relative
+    return Settings(data_dir=data_dir, database_url=None).resolved_database_url
 
 
 def make_engine(url: str) -> Engine:
@@ -64,8 +76,11 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # One pooled connection per server thread: opening one (with its PRAGMAs) per request costs more
+        # than the queue query itself.
+        kwargs.update(pool_size=THREADS, max_overflow=THREADS)
     else:
-        kwargs["pool_pre_ping"] = True
+        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=THREADS)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 
@@ -82,7 +97,7 @@ def make_engine(url: str) -> Engine:
 
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for url (default: the configured database), migrated on first use."""
-    url = url or get_settings().resolved_database_url
+    url = url or _default_url(get_settings())
     with _lock:
         engine = _engines.get(url)
         if engine is None:
