@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
@@ -83,6 +84,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if getattr(app.state, "engine", None) is None:
         app.state.engine = await asyncio.to_thread(load_engine)
     settings = get_settings()
+    # Sync endpoints run on these threads; past a few per core they only fight over the GIL (233 vs 195 req/s
+    # on the ticket queue with 8 rather than anyio's 40, BENCHMARKS.md).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
     # With several workers (`motcua serve --workers N`) one of them runs the background jobs: Telegram polling,
     # the outboxes, the deadline scheduler. Every worker answers HTTP, webhooks included.
     app.state.leader = leader = become_leader(settings.data_dir)

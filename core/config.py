@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         description="On first start, create the bundled departments with a demo official and supervisor each "
         "(random passwords written to data_dir/demo-credentials.txt)",
     )
+    http_threads: int = Field(
+        default=8, ge=1, le=200, description="Threads per worker process running the HTTP API's blocking work"
+    )
     breach_check_seconds: float = Field(
         default=5.0, gt=0, description="Longest wait between two checks for missed deadlines"
     )

@@ -55,7 +55,7 @@ class Base(DeclarativeBase):
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-THREADS = 40  # anyio's default worker threads, which run FastAPI's sync endpoints
+THREADS = 40  # at least the server's threads (MOTCUA_HTTP_THREADS) plus the engine's and background jobs' ones
 
 
 def _default_url(settings: Settings) -> str:
