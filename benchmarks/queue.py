@@ -324,7 +324,8 @@ def main() -> int:
     print(f"\nQueue endpoint GET /api/tickets — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
     print(
         f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}, load before {load[0]:.2f}; app: uvicorn, 1 worker; {args.tickets:,} tickets\n"
+        f"{platform.python_version()}, load before {load[0]:.2f}; app: motcua serve --workers {args.workers}; "
+        f"{args.tickets:,} tickets\n"
     )
     print(f"```bash\n{command}\n```\n")
     print("| database | view | matching tickets | p50 ms | p95 ms |\n|---|---|---|---|---|")
