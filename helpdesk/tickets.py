@@ -99,7 +99,6 @@ QUEUE_COLUMNS = (
     Ticket.lang,
     Ticket.category,
     Ticket.created_at,
-    Ticket.assignee_id,
 )
 
 
@@ -143,17 +142,20 @@ def queue(session: Session, actor: Actor, wanted: QueueFilter, now: dt.datetime)
         conditions.append(late if wanted.overdue else ~late)
     where = and_(*conditions)
     # Page ids first, straight from a covering index walked in deadline order (no sort of wide rows), then
-    # the columns of just those tickets, then their assignees' names.
+    # the columns of just those tickets with their assignees' names.
     ids = session.scalars(
         select(Ticket.id).where(where).order_by(Ticket.deadline, Ticket.id).limit(wanted.limit).offset(wanted.offset)
     ).all()
     total = session.scalar(select(func.count()).select_from(Ticket).where(where)) or 0
     if not ids:
         return [], total
-    by_id = {row.id: row for row in session.execute(select(Ticket.id, *QUEUE_COLUMNS).where(Ticket.id.in_(ids)))}
-    names = usernames(session, {row.assignee_id for row in by_id.values() if row.assignee_id})
-    rows = [QueueRow(*by_id[i][1:-1], assignee=names.get(by_id[i].assignee_id)) for i in ids]
-    return rows, total
+    page = (
+        select(Ticket.id, *QUEUE_COLUMNS, User.username)
+        .outerjoin(User, User.id == Ticket.assignee_id)
+        .where(Ticket.id.in_(ids))
+    )
+    by_id = {row[0]: QueueRow(*row[1:]) for row in session.execute(page)}
+    return [by_id[i] for i in ids], total
 
 
 def _assignee_condition(session: Session, actor: Actor, assignee: str) -> ColumnElement[bool]:
