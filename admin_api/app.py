@@ -39,6 +39,7 @@ from core.leader import become_leader, step_down
 from core.logging import configure_logging
 from helpdesk.breaches import BreachScheduler
 from helpdesk.departments import ensure_departments_seeded
+from helpdesk.rollups import RollupScheduler
 from knowledge.service import ensure_seeded
 from retrieval.service import AskService, open_retriever
 
@@ -88,7 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # on the ticket queue with 8 rather than anyio's 40, BENCHMARKS.md).
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
     # With several workers (`motcua serve --workers N`) one of them runs the background jobs: Telegram polling,
-    # the outboxes, the deadline scheduler. Every worker answers HTTP, webhooks included.
+    # the outboxes, the deadline scheduler, the reports' rollups. Every worker answers HTTP, webhooks included.
     app.state.leader = leader = become_leader(settings.data_dir)
     if not leader:
         async with telegram_routes.lifespan(app, leader=False):
@@ -98,12 +99,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(inbox.finish_pending, app.state.engine, [CHANNEL_TELEGRAM, CHANNEL_ZALO])
     stop = asyncio.Event()
     breaches = asyncio.create_task(BreachScheduler(poll=settings.breach_check_seconds).run(stop))
+    rollups = asyncio.create_task(RollupScheduler().run(stop))
     try:
         async with telegram_routes.lifespan(app), zalo_routes.lifespan(app):
             yield
     finally:
         stop.set()
         await breaches
+        await rollups
         step_down(settings.data_dir)
 
 

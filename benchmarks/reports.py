@@ -7,8 +7,9 @@ For each database (a fresh SQLite file, and a fresh PostgreSQL database `motcua_
    officials, conversations, chat messages (a citizen's message and the bot's timed reply, statuses and
    latencies as the engine logs them), 👍/👎 feedback, tickets with first-response / resolution hours,
    missed deadlines, apologies, ratings, and their audit-trail events (executemany on SQLite, COPY on
-   PostgreSQL); PostgreSQL then gets VACUUM ANALYZE, as autovacuum would do; SQLite gets no ANALYZE, as the
-   app never runs it (the query plans must be good without statistics);
+   PostgreSQL), then builds the reports' rollups of the chat log with the app's own function (timed apart);
+   PostgreSQL then gets VACUUM ANALYZE, as autovacuum would do; SQLite gets no ANALYZE, as the app never runs
+   it (the query plans must be good without statistics);
 2. starts the real app (`motcua serve`) in a subprocess with MOTCUA_EMBEDDER=hash (the retrieval index
    builds in seconds; reports do not use it) and MOTCUA_SEED_DEPARTMENTS=false (the departments are ours);
 3. logs in as an admin and as a supervisor through `POST /api/auth/token` and times each endpoint: a few
@@ -312,10 +313,12 @@ COLUMNS = {
 }
 
 
-def load(url: str, args: argparse.Namespace) -> dict[str, int]:
-    """Create the schema and fill it with a generated year; returns rows per table."""
+def load(url: str, args: argparse.Namespace) -> tuple[dict[str, int], float]:
+    """Create the schema, fill it with a generated year and build the reports' rollups as the app's leader does
+    (helpdesk.rollups); returns rows per table and the seconds the rollups took."""
     from core.db import make_engine, migrate
     from helpdesk.accounts import hash_password
+    from helpdesk.rollups import refresh_bot_rollups
     from knowledge.models import Procedure, utcnow
     from knowledge.service import ensure_seeded
 
@@ -377,13 +380,18 @@ def load(url: str, args: argparse.Namespace) -> dict[str, int]:
         raw.commit()
     finally:
         raw.close()
+    started = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        days = refresh_bot_rollups(session, utcnow())
+    rollups = time.perf_counter() - started
+    print(f"  report rollups: {days} days summarised in {rollups:.1f} s")
     if postgres:  # what autovacuum does after a bulk load; the app never runs ANALYZE on SQLite, nor do we
         started = time.perf_counter()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
         print(f"  vacuum analyze: {time.perf_counter() - started:.1f} s")
     engine.dispose()
-    return counts
+    return counts, rollups
 
 
 def _sqlite(value: Any) -> Any:
@@ -508,7 +516,7 @@ def percentile(samples: list[float], pct: int) -> float:
 
 def run(
     database: str, args: argparse.Namespace, workdir: Path
-) -> tuple[dict[str, tuple[float, float]], dict[str, int]]:
+) -> tuple[dict[str, tuple[float, float]], dict[str, int], float]:
     """Load one database, serve the app on it, time the endpoints; the database is dropped unless --keep."""
     admin = None
     if database == "sqlite":
@@ -522,7 +530,7 @@ def run(
     print(f"{database}: loading {url}")
     try:
         started = time.perf_counter()
-        counts = load(url, args)
+        counts, rollups = load(url, args)
         print(f"  loaded in {time.perf_counter() - started:.0f} s: {counts}")
         process, base = serve(url, workdir / f"var-{database}")
         try:
@@ -530,7 +538,7 @@ def run(
             from knowledge.models import utcnow
 
             today = utcnow().astimezone(VN).date()
-            return time_endpoints(base, args, today), counts
+            return time_endpoints(base, args, today), counts, rollups
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -560,10 +568,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, dict[str, tuple[float, float]]] = {}
     counts: dict[str, int] = {}
     loads: list[str] = []
+    rollups: list[str] = []
     try:
         for database in databases:
-            results[database], counts = run(database, args, workdir)
+            results[database], counts, seconds = run(database, args, workdir)
             loads.append(f"{database} {os.getloadavg()[0]:.1f}")
+            rollups.append(f"{database} {seconds:.1f} s")
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -573,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{platform.platform()}; load average during the timings: {', '.join(loads)}"
     )
     print(f"Data: {counts}")
+    print(f"Report rollups built after the load (helpdesk.rollups.refresh_bot_rollups): {', '.join(rollups)}")
     print(f"Command: python benchmarks/reports.py {shlex.join(argv if argv is not None else sys.argv[1:])}".rstrip())
     print(f"Requests: {args.warmup} warm-up then {args.requests} timed, sequential, one keep-alive client")
     print()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime
@@ -94,6 +94,23 @@ class Ticket(Base):
             "apologies",
             "rating",
             "resolution_hours",
+        ),
+        # reports (migration 0008): the exact median or p90 inside one histogram bucket, walked in value order
+        Index(
+            "ix_tickets_first_response_hours",
+            "first_response_hours",
+            "first_response_at",
+            "department",
+            "assignee_id",
+            "category",
+        ),
+        Index(
+            "ix_tickets_resolution_hours",
+            "resolution_hours",
+            "resolved_at",
+            "department",
+            "assignee_id",
+            "category",
         ),
         Index(
             "ix_tickets_open_deadline",
@@ -226,3 +243,37 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class BotReplyDay(Base):
+    """The bot's replies of one Vietnam day by status and answered procedure (a rollup of the chat log)."""
+
+    __tablename__ = "bot_reply_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)  # "" when the reply had none
+    procedure: Mapped[str] = mapped_column(String(120), primary_key=True)  # "" unless answered
+    replies: Mapped[int] = mapped_column(Integer)
+
+
+class BotLatencyDay(Base):
+    """How many of the bot's replies of one kind and Vietnam day took `bucket` (latency_ms // 8) (a rollup)."""
+
+    __tablename__ = "bot_latency_days"
+
+    # kind and bucket first: a histogram over a period is read in group order, without sorting
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # a question status, or "other"
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    replies: Mapped[int] = mapped_column(Integer)
+
+
+class ReportRollup(Base):
+    """How far a rollup goes: it summarises the rows with id ≤ `last_id` of the Vietnam days before `through`."""
+
+    __tablename__ = "report_rollups"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    through: Mapped[dt.date] = mapped_column(Date)
+    last_id: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
