@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from core.db import session_scope
 from core.errors import PermissionDenied, Unauthenticated
@@ -38,13 +40,19 @@ class MeOut(BaseModel):
 
 def current_actor(token: Annotated[str | None, Depends(oauth2_scheme)]) -> Actor:
     """The user of the request's bearer token (an access token or an API token), or 401."""
+    with session_scope() as session:
+        return actor_in(session, token, utcnow())
+
+
+def actor_in(session: Session, token: str | None, now: dt.datetime) -> Actor:
+    """The user of a bearer token, checked in the caller's transaction (busy endpoints save one), or 401."""
     if not token:
         raise Unauthenticated("not authenticated: send Authorization: Bearer <token>")
-    with session_scope() as session:
-        return accounts.actor_from_bearer(session, token, utcnow())
+    return accounts.actor_from_bearer(session, token, now)
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+BearerDep = Annotated[str | None, Depends(oauth2_scheme)]  # the raw token, for endpoints that check it themselves
 
 
 def require_role(*roles: str) -> Callable[[Actor], Actor]:

@@ -192,7 +192,8 @@ def main() -> None:
     sizes = ["curated", "national"] if args.kb == "both" else [args.kb]
     results = {kb: bench(kb) for kb in sizes}
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
+        f" Python {platform.python_version()}"
     )
     print(markdown(results))
     print(json.dumps(results, indent=1))

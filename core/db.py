@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from core.config import Settings, get_settings
@@ -55,6 +57,7 @@ class Base(DeclarativeBase):
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+IDLE_PING_SECONDS = 10.0  # a server connection idle this long is pinged before use
 THREADS = 40  # at least the server's threads (MOTCUA_HTTP_THREADS) plus the engine's and background jobs' ones
 
 
@@ -80,9 +83,11 @@ def make_engine(url: str) -> Engine:
         # than the queue query itself.
         kwargs.update(pool_size=THREADS, max_overflow=THREADS)
     else:
-        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=THREADS)
+        kwargs.update(pool_size=10, max_overflow=THREADS)
     engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
+    if not url.startswith("sqlite"):
+        _ping_when_idle(engine)
+    else:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -93,6 +98,29 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a server connection before use only when it sat idle long enough to have been dropped.
+
+    A ping on every checkout (SQLAlchemy's pool_pre_ping) costs a round trip per request; a connection in
+    steady use is known to be alive, and if the server restarts under load the first error invalidates the pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _note_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure means: not this connection
+            raise DisconnectionError(f"stale connection: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("stale connection")
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -113,6 +141,7 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        _session_factory.cache_clear()
 
 
 def migrate(engine: Engine) -> None:
@@ -131,6 +160,11 @@ def migrate(engine: Engine) -> None:
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
-    factory = sessionmaker(bind=get_engine(url), expire_on_commit=False)
-    with factory.begin() as session:
+    with _session_factory(get_engine(url)).begin() as session:
         yield session
+
+
+@lru_cache(maxsize=32)
+def _session_factory(engine: Engine) -> sessionmaker[Session]:
+    # One factory per engine: building a sessionmaker makes a new Session class, which costs more than a query.
+    return sessionmaker(bind=engine, expire_on_commit=False)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, true, update
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Invalid, PermissionDenied
 from helpdesk.accounts import Actor
 from helpdesk.events import CITIZEN, history, record_denial, record_event
-from helpdesk.models import Department, Notification, OutboxMessage, Ticket, TicketEvent, User
+from helpdesk.models import Department, Notification, OutboxMessage, Ticket, TicketCount, TicketEvent, User
 from helpdesk.service import OPEN_STATUSES, get_ticket, mark_resolved, reopen, reply_to_ticket, start_clock
 from helpdesk.sla import add_working_hours, default_calendar
 
@@ -126,47 +127,73 @@ def queue(session: Session, actor: Actor, wanted: QueueFilter, now: dt.datetime)
             )
             raise PermissionDenied(f"you may only list your own department's tickets ({actor.department})")
         department = actor.department
-    conditions: list[ColumnElement[bool]] = []
-    statuses = wanted.status or OPEN_STATUSES
+    statuses = tuple(sorted(set(wanted.status or OPEN_STATUSES)))
     unknown = set(statuses) - set(STATUSES)
     if unknown:
         raise Invalid(f"status: unknown {', '.join(sorted(unknown))}; one of {', '.join(STATUSES)}")
+    values: dict[str, Any] = {"department": department, "now": now, "limit": wanted.limit, "offset": wanted.offset}
+    assignee = wanted.assignee
+    if assignee not in (None, "none"):
+        values["assignee_id"] = actor.user_id if assignee == "me" else _user_id(session, assignee)
+        assignee = "id"
+    page, count = _queue_statements(statuses, department is not None, assignee, wanted.overdue)
+    rows = session.execute(page, values).all()
+    if not rows:  # past the last page, or nothing matches: the total still counts
+        return [], session.scalar(count, values) or 0
+    return [QueueRow(*row[:-1]) for row in rows], rows[0][-1]
+
+
+@lru_cache(maxsize=256)
+def _queue_statements(
+    statuses: tuple[str, ...], by_department: bool, assignee: str | None, overdue: bool | None
+) -> tuple[Select[Any], Select[tuple[int]]]:
+    """The page and count statements of one shape of queue request, values left as parameters.
+
+    Built once per shape: constructing and keying a statement costs more than running it on SQLite.
+    """
+    conditions: list[ColumnElement[bool]] = []
     if set(statuses) != set(STATUSES):  # every status: no condition, so the deadline index gives the order
         conditions.append(Ticket.status.in_(statuses) if len(statuses) > 1 else Ticket.status == statuses[0])
-    if department is not None:
-        conditions.append(Ticket.department == department)
-    if wanted.assignee is not None:
-        conditions.append(_assignee_condition(session, actor, wanted.assignee))
-    if wanted.overdue is not None:
-        late = and_(Ticket.status.in_(OPEN_STATUSES), Ticket.paused_at.is_(None), Ticket.deadline < now)
-        conditions.append(late if wanted.overdue else ~late)
-    where = and_(*conditions)
-    # Page ids first, straight from a covering index walked in deadline order (no sort of wide rows), then
-    # the columns of just those tickets with their assignees' names.
-    ids = session.scalars(
-        select(Ticket.id).where(where).order_by(Ticket.deadline, Ticket.id).limit(wanted.limit).offset(wanted.offset)
-    ).all()
-    total = session.scalar(select(func.count()).select_from(Ticket).where(where)) or 0
-    if not ids:
-        return [], total
-    page = (
-        select(Ticket.id, *QUEUE_COLUMNS, User.username)
-        .outerjoin(User, User.id == Ticket.assignee_id)
-        .where(Ticket.id.in_(ids))
-    )
-    by_id = {row[0]: QueueRow(*row[1:]) for row in session.execute(page)}
-    return [by_id[i] for i in ids], total
-
-
-def _assignee_condition(session: Session, actor: Actor, assignee: str) -> ColumnElement[bool]:
+    if by_department:
+        conditions.append(Ticket.department == bindparam("department"))
     if assignee == "none":
-        return Ticket.assignee_id.is_(None)
-    if assignee == "me":
-        return Ticket.assignee_id == actor.user_id
-    user_id = session.scalar(select(User.id).where(User.username == assignee))
+        conditions.append(Ticket.assignee_id.is_(None))
+    elif assignee == "id":
+        conditions.append(Ticket.assignee_id == bindparam("assignee_id"))
+    if overdue is not None:
+        late = and_(Ticket.status.in_(OPEN_STATUSES), Ticket.paused_at.is_(None), Ticket.deadline < bindparam("now"))
+        conditions.append(late if overdue else ~late)
+    where = and_(true(), *conditions)  # no condition at all is a valid shape: an admin, every status
+    # The page's ids come straight from a covering index walked in deadline order (no sort of wide rows); only
+    # those tickets are read, with their assignees' names.
+    page_ids = (
+        select(Ticket.id)
+        .where(where)
+        .order_by(Ticket.deadline, Ticket.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    # The total rides along on every row (the database computes it once): one round trip for the whole page.
+    count = select(func.count()).select_from(Ticket).where(where)
+    if assignee is None and overdue is None:  # by status and department only: kept up to date by triggers
+        kept = [TicketCount.status.in_(statuses)]
+        if by_department:
+            kept.append(TicketCount.department == bindparam("department"))
+        count = select(func.coalesce(func.sum(TicketCount.n), 0)).where(*kept)
+    page = (  # correlate(None): both subqueries stand alone, never tied to the outer row
+        select(*QUEUE_COLUMNS, User.username, count.correlate(None).scalar_subquery())
+        .outerjoin(User, User.id == Ticket.assignee_id)
+        .where(Ticket.id.in_(page_ids.correlate(None).scalar_subquery()))
+        .order_by(Ticket.deadline, Ticket.id)
+    )
+    return page, count
+
+
+def _user_id(session: Session, username: str) -> int:
+    user_id = session.scalar(select(User.id).where(User.username == username))
     if user_id is None:
-        raise Invalid(f"assignee: no user {assignee!r}")
-    return Ticket.assignee_id == user_id
+        raise Invalid(f"assignee: no user {username!r}")
+    return user_id
 
 
 def usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
@@ -414,12 +441,20 @@ def _required(value: str, field: str, limit: int) -> str:
 
 def ticket_summary(ticket: Ticket | QueueRow, now: dt.datetime, names: dict[int, str] | None = None) -> dict[str, Any]:
     """The queue's view of a ticket (with `names` of assignees by id) or of a queue row (JSON-ready)."""
+    summary = queue_item(ticket, now, names)
+    summary["deadline"] = ticket.deadline.isoformat()
+    summary["created_at"] = ticket.created_at.isoformat()
+    return summary
+
+
+def queue_item(ticket: Ticket | QueueRow, now: dt.datetime, names: dict[int, str] | None = None) -> dict[str, Any]:
+    """ticket_summary with its times left as aware datetimes, for a serialiser that writes them itself (orjson)."""
     return {
         "code": ticket.code,
         "status": ticket.status,
         "department": ticket.department,
         "question": ticket.question,
-        "deadline": ticket.deadline.isoformat(),
+        "deadline": ticket.deadline,
         "overdue": is_overdue(ticket, now),
         "paused": ticket.paused_at is not None,
         "urgency": ticket.urgency,
@@ -427,7 +462,7 @@ def ticket_summary(ticket: Ticket | QueueRow, now: dt.datetime, names: dict[int,
         "channel": ticket.channel,
         "lang": ticket.lang,
         "category": ticket.category,
-        "created_at": ticket.created_at.isoformat(),
+        "created_at": ticket.created_at,
     }
 
 

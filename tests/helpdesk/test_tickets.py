@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import ChatMessage, Conversation
@@ -17,8 +17,16 @@ from core.errors import Conflict, Invalid, PermissionDenied
 from helpdesk import tickets
 from helpdesk.accounts import Actor, create_user
 from helpdesk.breaches import mark_breaches, next_deadline
-from helpdesk.models import Department, Notification, OutboxMessage, RoutingRule, Ticket, TicketEvent
-from helpdesk.service import open_ticket
+from helpdesk.models import (
+    Department,
+    Notification,
+    OutboxMessage,
+    RoutingRule,
+    Ticket,
+    TicketCount,
+    TicketEvent,
+)
+from helpdesk.service import OPEN_STATUSES, open_ticket
 from helpdesk.sla import VN, add_working_hours
 from helpdesk.tickets import QueueFilter
 from knowledge.models import Procedure
@@ -282,6 +290,77 @@ def test_the_queue_is_scoped_ordered_filtered_and_capped(session: Session, desk:
         tickets.queue(session, desk.root, QueueFilter(limit=10**9), MONDAY_9)
     with pytest.raises(Invalid, match="status: unknown"):
         tickets.queue(session, desk.root, QueueFilter(status=("lost",)), MONDAY_9)
+
+
+def kept_counts(session: Session) -> dict[tuple[str, str], int]:
+    """The trigger-kept totals, without the (department, status) pairs that went back to zero."""
+    rows = session.execute(select(TicketCount.department, TicketCount.status, TicketCount.n))
+    return {(department, status): n for department, status, n in rows if n}
+
+
+def real_counts(session: Session) -> dict[tuple[str, str], int]:
+    """The same totals counted from the tickets themselves."""
+    department = func.coalesce(Ticket.department, "")
+    rows = session.execute(select(department, Ticket.status, func.count()).group_by(department, Ticket.status))
+    return {(d, s): n for d, s, n in rows}
+
+
+QUEUE_VIEWS = [
+    (actor, wanted)
+    for actor in ("alice", "carol", "root")
+    for wanted in (
+        QueueFilter(),
+        QueueFilter(status=("closed",)),
+        QueueFilter(status=("answered", "new")),
+        QueueFilter(status=tickets.STATUSES),
+        QueueFilter(assignee="none"),
+        QueueFilter(overdue=False),
+        QueueFilter(limit=1, offset=1),
+        QueueFilter(offset=100),  # past the last page: no rows, the total still counts
+    )
+]
+
+
+def assert_totals_true(session: Session, desk: Desk, now: dt.datetime) -> None:
+    """Every view's total equals a plain count of its tickets, and the kept table equals GROUP BY."""
+    assert kept_counts(session) == real_counts(session)
+    for name, wanted in QUEUE_VIEWS:
+        actor = getattr(desk, name)
+        statuses = wanted.status or OPEN_STATUSES
+        where = [Ticket.status.in_(statuses)]
+        if actor.role != "admin":
+            where.append(Ticket.department == actor.department)
+        if wanted.assignee == "none":
+            where.append(Ticket.assignee_id.is_(None))
+        if wanted.overdue is False:
+            where.append(~and_(Ticket.status.in_(OPEN_STATUSES), Ticket.paused_at.is_(None), Ticket.deadline < now))
+        expected = session.scalar(select(func.count()).select_from(Ticket).where(*where))
+        rows, total = tickets.queue(session, actor, wanted, now)
+        assert total == expected, (name, wanted)
+        assert len(rows) == max(0, min(wanted.limit, expected - wanted.offset)), (name, wanted)
+
+
+def test_queue_totals_stay_exact_through_every_change(session: Session, desk: Desk) -> None:
+    assert_totals_true(session, desk, MONDAY_9)
+    made = [new_ticket(session, user=f"c{i}", slug=None if i % 3 == 0 else "birth-registration") for i in range(7)]
+    assert_totals_true(session, desk, MONDAY_9)
+    tickets.claim(session, desk.alice, made[1].code, MONDAY_9)
+    tickets.reply(session, desk.alice, made[2].code, "Mang CCCD.", MONDAY_9)
+    tickets.transfer(session, desk.bob, made[4].code, "land", "đất đai", MONDAY_9)
+    tickets.close(session, desk.alice, made[2].code, MONDAY_9)
+    session.commit()
+    assert_totals_true(session, desk, MONDAY_9)
+    tickets.reopen_by(session, desk.sam, made[2].code, MONDAY_9, "chưa rõ")
+    tickets.transfer(session, desk.carol, made[4].code, "civil-status", "trả lại", MONDAY_9)
+    session.commit()
+    assert_totals_true(session, desk, MONDAY_9 + dt.timedelta(days=30))  # and with everything overdue
+    # Changes made outside the ORM are counted too: a bulk UPDATE, a ticket moved off any department, deletes.
+    session.execute(update(Ticket).where(Ticket.department == "one-stop").values(status="closed"))
+    session.execute(update(Ticket).where(Ticket.id == made[5].id).values(department=None))
+    session.execute(delete(Ticket).where(Ticket.id.in_([made[0].id, made[1].id])))
+    session.commit()
+    assert kept_counts(session)[("", "new")] == 1
+    assert_totals_true(session, desk, MONDAY_9)
 
 
 def test_urgent_tickets_have_shorter_deadlines(session: Session, desk: Desk) -> None:
