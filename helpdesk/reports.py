@@ -765,23 +765,28 @@ def overdue_tickets(
         .order_by(Ticket.deadline, Ticket.id)
         .limit(_limit(limit))
     )
-    rows = []
-    for ticket, assignee in session.execute(stmt):
-        rows.append(
-            {
-                "code": ticket.code,
-                "department": ticket.department,
-                "status": ticket.status,
-                "urgency": ticket.urgency,
-                "category": ticket.category,
-                "assignee": assignee,
-                "created_at": ticket.created_at.isoformat(),
-                "deadline": ticket.deadline.isoformat(),
-                "overdue_working_hours": round(working_hours_between(ticket.deadline, now), 2),
-                "apologies": ticket.apologies,
-            }
-        )
-    return rows
+    return [
+        {
+            **_ticket_fields(ticket, assignee),
+            "deadline": ticket.deadline.isoformat(),
+            "overdue_working_hours": round(working_hours_between(ticket.deadline, now), 2),
+            "apologies": ticket.apologies,
+        }
+        for ticket, assignee in session.execute(stmt)
+    ]
+
+
+def _ticket_fields(ticket: Ticket, assignee: str | None) -> dict[str, Any]:
+    """What every list of tickets behind a figure shows first."""
+    return {
+        "code": ticket.code,
+        "department": ticket.department,
+        "status": ticket.status,
+        "urgency": ticket.urgency,
+        "category": ticket.category,
+        "assignee": assignee,
+        "created_at": ticket.created_at.isoformat(),
+    }
 
 
 def tickets_behind(
@@ -826,27 +831,19 @@ def tickets_behind(
         .order_by(*order, Ticket.id)
         .limit(_limit(limit))
     )
-    rows = []
-    for ticket, assignee in session.execute(stmt):
-        rows.append(
-            {
-                "code": ticket.code,
-                "department": ticket.department,
-                "status": ticket.status,
-                "urgency": ticket.urgency,
-                "category": ticket.category,
-                "assignee": assignee,
-                "created_at": ticket.created_at.isoformat(),
-                "first_response_at": _iso(ticket.first_response_at),
-                "resolved_at": _iso(ticket.resolved_at),
-                "deadline": ticket.deadline.isoformat(),
-                "first_response_hours": _round(ticket.first_response_hours, 2),
-                "resolution_hours": _round(ticket.resolution_hours, 2),
-                "apologies": ticket.apologies,
-                "rating": ticket.rating,
-            }
-        )
-    return rows
+    return [
+        {
+            **_ticket_fields(ticket, assignee),
+            "first_response_at": _iso(ticket.first_response_at),
+            "resolved_at": _iso(ticket.resolved_at),
+            "deadline": ticket.deadline.isoformat(),
+            "first_response_hours": _round(ticket.first_response_hours, 2),
+            "resolution_hours": _round(ticket.resolution_hours, 2),
+            "apologies": ticket.apologies,
+            "rating": ticket.rating,
+        }
+        for ticket, assignee in session.execute(stmt)
+    ]
 
 
 def transparency(session: Session, period: Period, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
