@@ -488,9 +488,9 @@ def _short_figures(
     return created, first, {key: found[1:] for key, found in resolution.items()}
 
 
-LONG_PERIOD_DAYS = int(
-    __import__("os").environ.get("XLONG", "120")
-)  # from here on a period's tickets are too many to group: ticket_stats is read instead
+# From this many days on, a period's tickets are too many to group and histogram: ticket_stats is read and the
+# values walked instead. Below it, walking a group's whole history in value order would read more than the period.
+LONG_PERIOD_DAYS = 120
 STAT_SUMS = ("n", "hours_n", "late", "open_late", "apologies", "ratings", "rating_sum")
 # ticket_stats' key for each group: its column, and how "none" is written there
 STAT_KEYS = {"department": ("department", ""), "assignee_id": ("assignee_id", 0), "category": ("category", "")}
