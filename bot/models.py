@@ -71,13 +71,21 @@ class Feedback(Base):
     """A citizen's 👍 / 👎 on one answer."""
 
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("message_id"), Index("ix_feedback_at", "at"))
+    __table_args__ = (
+        UniqueConstraint("message_id"),
+        Index("ix_feedback_at", "at"),
+        Index("ix_feedback_report", "at", "value", "answer_status", "answer_procedure"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("chat_messages.id", ondelete="CASCADE"))
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     value: Mapped[int] = mapped_column(Integer)  # +1 or -1
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The judged answer's status and procedure, copied by a database trigger (migration 0011) whoever writes the
+    # row: a report groups a year of feedback by them without looking each answer up in the chat log.
+    answer_status: Mapped[str | None] = mapped_column(String(20))
+    answer_procedure: Mapped[str | None] = mapped_column(String(120))
 
 
 class ChannelToken(Base):

@@ -3,7 +3,10 @@
 Every function takes `(session, period, departments, ...)` and returns a list of plain dicts whose keys are in a
 fixed order (the `*_COLUMNS` tuples), ready for JSON and CSV. Aggregates run in the database (SQLAlchemy Core,
 window functions), never as Python loops over messages or tickets; the bot's replies of past days are added up
-from per-day rollups (helpdesk.rollups), which give exactly the figures of the log itself.
+from per-day rollups (helpdesk.rollups), which give exactly the figures of the log itself. Over a long period
+(LONG_PERIOD_DAYS and more) the ticket figures are added up from `ticket_stats`, which database triggers keep
+exact (migration 0010), and each median or p90 is read by walking the group's values in order up to its rank;
+over a shorter one they are grouped from the period's own tickets. Both readings give the same figures.
 
 Definitions
 - Period: `from` and `to` dates, both included, as Vietnam days (Asia/Ho_Chi_Minh, UTC+7, no daylight saving):
@@ -63,7 +66,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.models import ChatMessage, Feedback
+from bot.models import Feedback
 from core.db import UtcDateTime
 from core.errors import Invalid
 from helpdesk import rollups
@@ -505,11 +508,11 @@ def _long_figures(
     each median and p90 then read by walking the group's tickets in value order to its rank (_walked)."""
     sums = _stat_sums(session, period, departments, group, total)
     created = {key: (found[0], found[3], found[4]) for key, found in sums["created"].items()}
-    ranks = {}
-    for kind in ("first", "resolved"):
-        ranks[kind] = {key: [_rank(found[1], pct) for pct in (50, 90)] for key, found in sums[kind].items()}
     value = {"first": Ticket.first_response_hours, "resolved": Ticket.resolution_hours}
-    at = {kind: _walked(session, period, departments, group, value[kind], ranks[kind]) for kind in ranks}
+    at = {
+        kind: _walked(session, period, departments, group, value[kind], {k: f[1] for k, f in sums[kind].items()})
+        for kind in value
+    }
     first = {key: (found[1], *at["first"].get(key, (None, None))) for key, found in sums["first"].items()}
     resolution = {
         key: (*at["resolved"].get(key, (None, None)), found[0], found[0] - found[2], found[5], found[6])
@@ -607,21 +610,25 @@ def _walked(
     departments: Sequence[str] | None,
     group: Any,
     value: Any,
-    ranks: dict[Any, list[int]],
+    counts: dict[Any, int],
+    pcts: Sequence[int] = (50, 90),
 ) -> dict[Any, tuple[Any, ...]]:
-    """The value at each rank of each group (TOTAL: the whole scope) over the period, read by walking the group's
-    tickets in value order (ix_tickets_<group>_<hours>_walk, or the value's own index for the whole scope) up to
-    the rank: a walk steps over a few thousand index entries where a histogram groups the period's every ticket."""
-    spots = [(key, rank) for key, wanted in ranks.items() for rank in wanted if rank]
-    shapes = tuple("total" if key is TOTAL else "null" if key is None else "key" for key, _ in spots)
-    params: dict[str, Any] = {"since": period.since, "until": period.until}
-    for n, (key, rank) in enumerate(spots):
-        params[f"skip_{n}"] = rank - 1
-        if shapes[n] == "key":
-            params[f"key_{n}"] = key
-    found = _walk(session, value.key, None if group is None else group.key, shapes, departments, params, False)
-    at = {spot: found.get(n) for n, spot in enumerate(spots)}
-    return {key: tuple(at.get((key, rank)) for rank in wanted) for key, wanted in ranks.items()}
+    """The nearest-rank percentiles `pcts` of each group (TOTAL: the whole scope) that has `counts[key]` values in
+    the period, read by walking the group's tickets in value order (ix_tickets_<group>_<hours>_walk, or the
+    value's own index for the whole scope) to the rank, from whichever end is nearer: a walk steps over a few
+    thousand index entries where a histogram groups the period's every ticket."""
+    spots = [(key, _rank(n, pct), n) for key, n in counts.items() for pct in pcts if n]
+    shapes, params = [], {"since": period.since, "until": period.until}
+    for number, (key, rank, n) in enumerate(spots):
+        backwards = 2 * rank > n + 1  # the rank is nearer the top: walk down from the largest value
+        shapes.append(("total" if key is TOTAL else "null" if key is None else "key") + ("-" if backwards else ""))
+        params[f"skip_{number}"] = n - rank if backwards else rank - 1
+        if key is not TOTAL and key is not None:
+            params[f"key_{number}"] = key
+    group_name = None if group is None else group.key
+    found = _walk(session, value.key, group_name, tuple(shapes), departments, params, False)
+    at = {(key, rank): found.get(number) for number, (key, rank, _) in enumerate(spots)}
+    return {key: tuple(at.get((key, _rank(n, pct))) for pct in pcts) for key, n in counts.items()}
 
 
 def _walk(
@@ -659,8 +666,9 @@ def _walks(
 ) -> Any:
     """One statement of walks, built once per shape (values bound): each spot n reads the value at offset
     `skip_n` of the tickets that have one, in value order, within the period and scope, and
-    - a group walk ("key": the group equals `key_n`; "null": it has none; "total": any): the period is tested on
-      an expression, so that the planner walks the group's value index instead of reading the period's range;
+    - a group walk ("key": the group equals `key_n`; "null": it has none; "total": any; ending in "-": from the
+      largest value down): the period is tested on an expression, so that the planner walks the group's value
+      index instead of reading the period's range;
     - a ranged walk (`ranged`, the time series' buckets): between `since_n` and `until_n` — a bucket's range,
       read and sorted (value + 0 keeps the planner from walking the whole value index instead)."""
     value = getattr(Ticket, value_name)
@@ -679,10 +687,12 @@ def _walks(
             order = value
         if scoped:
             where.append(func.coalesce(Ticket.department, "").in_(bindparam("scope", expanding=True)))
-        if shape != "total":
+        kind = shape.rstrip("-")
+        if kind != "total":
             group = getattr(Ticket, group_name)
-            where.append(group.is_(None) if shape == "null" else group == bindparam(f"key_{n}"))
-        walk = select(value.label("v")).where(*where, value.is_not(None)).order_by(order)
+            where.append(group.is_(None) if kind == "null" else group == bindparam(f"key_{n}"))
+        walk = select(value.label("v")).where(*where, value.is_not(None))
+        walk = walk.order_by(order.desc() if shape.endswith("-") else order)
         walk = walk.offset(bindparam(f"skip_{n}", type_=Integer)).limit(1).subquery()
         terms.append(select(literal_column(str(n)).label("spot"), walk.c.v))
     return union_all(*terms)
@@ -763,7 +773,7 @@ def category_report(
     by_procedure = rollups.consistently(
         session, lambda covered: rollups.reply_counts(session, period, covered, ["procedure"], ["answered"])
     )
-    by_slug = _grouped(session, _answered(ChatMessage.procedure), _thumbs(), [period.contains(Feedback.at)])
+    by_slug = _grouped(session, Feedback.answer_procedure, _thumbs(), [period.contains(Feedback.at)])
     answers: dict[Any, tuple[int]] = {}
     thumbs: dict[Any, tuple[int, int]] = {}
     for slug, category in session.execute(select(Procedure.slug, Procedure.category)):
@@ -804,7 +814,7 @@ def bot_report(session: Session, period: Period, departments: list[str] | None =
     }
     latencies = rollups.latencies_at(session, period, spots)
     thumbs = _grouped(
-        session, _answered(rollups.kind_of(ChatMessage.status)), _thumbs(), [period.contains(Feedback.at)], total=True
+        session, rollups.kind_of(Feedback.answer_status), _thumbs(), [period.contains(Feedback.at)], total=True
     )
     questions = sum(sum(histograms.get(status, {}).values()) for status in QUESTION_STATUSES)
     rows = []
@@ -823,12 +833,6 @@ def bot_report(session: Session, period: Period, departments: list[str] | None =
             }
         )
     return rows
-
-
-def _answered(column: Any) -> Any:
-    """A column of the answer each feedback judges, looked up by primary key for each of the period's feedback: a
-    join would let PostgreSQL hash the whole chat log (a million rows) for a few thousand feedbacks."""
-    return select(column).where(ChatMessage.id == Feedback.message_id).scalar_subquery()
 
 
 def _thumbs() -> list[Any]:

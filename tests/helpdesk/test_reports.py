@@ -53,6 +53,14 @@ def vn(month: int, day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
 NOW = vn(4, 1, 10)
 
 
+@pytest.fixture(autouse=True, params=["short", "long"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every figure below is checked on both ways of reading it: from the period's tickets (short periods) and from
+    ticket_stats plus walks in value order (long periods)."""
+    monkeypatch.setattr(reports, "LONG_PERIOD_DAYS", 10**6 if request.param == "short" else 1)
+    return str(request.param)
+
+
 @pytest.fixture
 def history(session: Session) -> Session:
     """The history described in the module docstring."""
@@ -748,3 +756,97 @@ def test_percentiles_are_exact_nearest_ranks(session: Session, values: list[floa
     groups = {"even": shuffled[::2], "odd": shuffled[1::2], reports.TOTAL: shuffled}
     for key, sample in groups.items():
         assert found[key] == (len(sample), *(nearest_rank(sample, pct) for pct in (1, 50, 90, 95, 100)))
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-03-01", "2026-03-31"),  # one whole month
+        ("2026-02-20", "2026-03-10"),  # no whole month: the edges alone
+        ("2026-02-01", "2026-04-30"),  # three whole months
+        ("2026-02-25", "2026-04-02"),  # a whole month between two edges
+        ("2026-03-02", "2026-03-02"),  # one day
+    ],
+)
+def test_both_readings_give_the_same_figures(
+    history: Session, monkeypatch: pytest.MonkeyPatch, start: str, end: str
+) -> None:
+    """Whatever the period's edges, the long reading (ticket_stats' days and months, the edge days counted live,
+    walks cut into several small statements) gives exactly the short reading's rows."""
+    period = Period.parse(start, end)
+
+    def everything() -> list[Any]:
+        found: list[Any] = [reports.transparency(history, period, now=NOW)]
+        for scope in (None, ["ho-tich"], ["cu-tru", "dat-dai"]):
+            found += [
+                reports.department_report(history, period, scope, now=NOW),
+                reports.official_report(history, period, scope, now=NOW),
+                reports.category_report(history, period, scope, now=NOW),
+                *(reports.timeseries(history, period, scope, bucket) for bucket in reports.BUCKETS),
+            ]
+        return found
+
+    monkeypatch.setattr(reports, "LONG_PERIOD_DAYS", 10**6)
+    short = everything()
+    monkeypatch.setattr(reports, "LONG_PERIOD_DAYS", 1)
+    monkeypatch.setattr(reports, "WALK_TERMS", 3)  # several statements, the last one padded
+    assert everything() == short
+    assert any(row["tickets"] for row in short[1])  # the period is not empty
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "months", "edges"),
+    [
+        ("2026-03-01", "2026-03-31", ("2026-03-01", "2026-03-01"), []),
+        ("2026-02-20", "2026-03-10", None, [("2026-02-20", "2026-03-10")]),
+        ("2025-12-15", "2026-03-31", ("2026-01-01", "2026-03-01"), [("2025-12-15", "2025-12-31")]),
+        ("2026-01-01", "2026-02-27", ("2026-01-01", "2026-01-01"), [("2026-02-01", "2026-02-27")]),
+        (
+            "2026-01-31",
+            "2026-03-01",
+            ("2026-02-01", "2026-02-01"),
+            [("2026-01-31", "2026-01-31"), ("2026-03-01", "2026-03-01")],
+        ),
+    ],
+)
+def test_whole_months_and_edges(start: str, end: str, months: Any, edges: list[tuple[str, str]]) -> None:
+    found, outside = reports._whole_months(Period.parse(start, end))
+    assert found == (None if months is None else tuple(dt.date.fromisoformat(day) for day in months))
+    assert [(edge.start.isoformat(), edge.end.isoformat()) for edge in outside] == edges
+
+
+@pytest.mark.parametrize("values", [[7.0] * 50, [0.1 * k for k in range(1, 302)], [0.0, 0.24, 0.25, 0.26, 1e6]])
+def test_walks_read_exact_nearest_ranks(session: Session, values: list[float]) -> None:
+    """Walking a group's values in order to rank ceil(p*n/100) equals sorting, for each group, the tickets without
+    a group and the whole scope; tickets outside the period or without a value are stepped over."""
+    session.add(Conversation(channel="web", user_key="c", state={}))
+    session.flush()
+    conversation_id = session.scalar(select(Conversation.id))
+    groups: dict[Any, list[float]] = {"even": [], "odd": [], None: [], reports.TOTAL: []}
+    for i, value in enumerate(values[::2] + values[1::2]):
+        department = ("even", "odd", None)[i % 3]
+        inside = i % 5 != 4
+        session.add(
+            Ticket(
+                code=f"P{i}",
+                conversation_id=conversation_id,
+                channel="web",
+                question="?",
+                reason="low_confidence",
+                department=department,
+                created_at=vn(3, 2),
+                deadline=vn(3, 3),
+                resolved_at=vn(3, 4) if inside else vn(5, 4),
+                resolution_hours=value if i % 7 != 6 else None,
+                apologies=0,
+            )
+        )
+        if inside and i % 7 != 6:
+            groups[department].append(value)
+            groups[reports.TOTAL].append(value)
+    session.flush()
+    pcts = (1, 50, 90, 95, 100)  # walked up from the smallest value, or down from the largest
+    counts = {key: len(sample) for key, sample in groups.items()}
+    found = reports._walked(session, MARCH, None, Ticket.department, Ticket.resolution_hours, counts, pcts)
+    for key, sample in groups.items():
+        assert found[key] == tuple(sorted(sample)[-(-len(sample) * pct // 100) - 1] for pct in pcts), key

@@ -92,8 +92,9 @@ def _add(selects: list[str], source: str = "") -> str:
     changed = " OR ".join(f"sum({name}) <> 0" for name in SUMS)
     updates = ", ".join(f"{name} = ticket_stats.{name} + excluded.{name}" for name in SUMS)
     union = " UNION ALL ".join(f"{select} {source}" for select in selects)
+    # every name in it is a constant of this file
     return (
-        f"INSERT INTO ticket_stats ({key}, {', '.join(SUMS)}) SELECT {key}, {summed} FROM ({union}) AS change"
+        f"INSERT INTO ticket_stats ({key}, {', '.join(SUMS)}) SELECT {key}, {summed} FROM ({union}) AS change"  # noqa: S608
         f" WHERE start IS NOT NULL GROUP BY {key} HAVING {changed} ORDER BY {key}"
         f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     )
