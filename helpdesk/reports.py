@@ -4,9 +4,10 @@ Every function takes `(session, period, departments, ...)` and returns a list of
 fixed order (the `*_COLUMNS` tuples), ready for JSON and CSV. Aggregates run in the database (SQLAlchemy Core,
 window functions), never as Python loops over messages or tickets; the bot's replies of past days are added up
 from per-day rollups (helpdesk.rollups), which give exactly the figures of the log itself. Over a long period
-(LONG_PERIOD_DAYS and more) the ticket figures are added up from `ticket_stats`, which database triggers keep
-exact (migration 0010), and each median or p90 is read by walking the group's values in order up to its rank;
-over a shorter one they are grouped from the period's own tickets. Both readings give the same figures.
+(one holding LONG_SHARE or more of all the tickets) the ticket figures are added up from `ticket_stats`, which
+database triggers keep exact (migration 0010), and each median or p90 is read by walking the group's values in
+order up to its rank; over a shorter one they are grouped from the period's own tickets. Both readings give the
+same figures.
 
 Definitions
 - Period: `from` and `to` dates, both included, as Vietnam days (Asia/Ho_Chi_Minh, UTC+7, no daylight saving):
@@ -405,7 +406,7 @@ def _ticket_figures(
     """The ticket figures (TICKET_FIGURES) by group — a Ticket column, or None for the whole scope (keyed TOTAL);
     with `total`, the whole scope as well. A long period is read from ticket_stats and walked (_long_figures), a
     short one from the period's own tickets (_short_figures): the same figures, each the faster way for it."""
-    read = _long_figures if period.days >= LONG_PERIOD_DAYS else _short_figures
+    read = _long_figures if _is_long(session, period) else _short_figures
     created, first, resolution = read(session, period, departments, group, total)
     # grouped on an expression: SQLite would otherwise read every ticket in the group's order through one of the
     # walk indexes, rather than the few open ones through the partial index of open tickets
@@ -447,6 +448,11 @@ def _ticket_figures(
 Figures = dict[Any, tuple[Any, ...]]
 
 
+def _count_if(condition: ColumnElement[bool]) -> Any:
+    """How many rows meet the condition (0, not null, when none)."""
+    return func.coalesce(func.sum(case((condition, literal_column("1")), else_=0)), 0)
+
+
 def _short_figures(
     session: Session, period: Period, departments: Sequence[str] | None, group: Any, total: bool
 ) -> tuple[Figures, Figures, Figures]:
@@ -456,15 +462,10 @@ def _short_figures(
     scope = _period_scope(departments)
     resolved = period.contains(Ticket.resolved_at)
     open_missed = and_(Ticket.resolved_at.is_(None), Ticket.apologies > 0)
-    one = literal_column("1")
-
-    def count_if(condition: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((condition, one), else_=0)), 0)
-
     created = _grouped(
         session,
         group,
-        [func.count(), count_if(open_missed), func.coalesce(func.sum(Ticket.apologies), 0)],
+        [func.count(), _count_if(open_missed), func.coalesce(func.sum(Ticket.apologies), 0)],
         [*scope, period.contains(Ticket.created_at)],
         total=total,
     )
@@ -477,7 +478,7 @@ def _short_figures(
         (50, 90),
         width=HOURS_WIDTH,
         total=total,
-        sums=[func.count(), count_if(Ticket.apologies == 0), func.count(Ticket.rating), func.sum(Ticket.rating)],
+        sums=[func.count(), _count_if(Ticket.apologies == 0), func.count(Ticket.rating), func.sum(Ticket.rating)],
     )
     first = _percentiles(
         session,
@@ -491,9 +492,21 @@ def _short_figures(
     return created, first, {key: found[1:] for key, found in resolution.items()}
 
 
-# From this many days on, a period's tickets are too many to group and histogram: ticket_stats is read and the
-# values walked instead. Below it, walking a group's whole history in value order would read more than the period.
-LONG_PERIOD_DAYS = 120
+# A period that holds this share of all the tickets or more is read from ticket_stats and walks: a walk costs at
+# most half a group's whole history, grouping and ranking costs several times the period's tickets.
+LONG_SHARE = 0.25
+
+
+def _is_long(session: Session, period: Period) -> bool:
+    """Whether the period holds LONG_SHARE or more of all the tickets ever created (ticket_stats' days)."""
+    inside = and_(TicketStat.start >= period.start, TicketStat.start <= period.end)
+    stmt = select(func.sum(case((inside, TicketStat.n), else_=0)), func.sum(TicketStat.n)).where(
+        TicketStat.grain == "day", TicketStat.kind == "created"
+    )
+    in_period, everything = session.execute(stmt).one()
+    return bool(everything) and int(in_period) >= LONG_SHARE * int(everything)
+
+
 STAT_SUMS = ("n", "hours_n", "late", "open_late", "apologies", "ratings", "rating_sum")
 # ticket_stats' key for each group: its column, and how "none" is written there
 STAT_KEYS = {"department": ("department", ""), "assignee_id": ("assignee_id", 0), "category": ("category", "")}
@@ -565,17 +578,12 @@ def _stat_sums(
 
 def _live_sums(kind: str) -> list[Any]:
     """STAT_SUMS of tickets counted live, as ticket_stats counts them for `kind`."""
-    one = literal_column("1")
-
-    def count_if(condition: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((condition, one), else_=0)), 0)
-
     hours = {"first": Ticket.first_response_hours, "resolved": Ticket.resolution_hours}.get(kind)
     return [
         func.count(),
         func.count(hours) if hours is not None else literal(0),
-        count_if(Ticket.apologies > 0),
-        count_if(and_(Ticket.resolved_at.is_(None), Ticket.apologies > 0)),
+        _count_if(Ticket.apologies > 0),
+        _count_if(and_(Ticket.resolved_at.is_(None), Ticket.apologies > 0)),
         func.coalesce(func.sum(Ticket.apologies), 0),
         func.count(Ticket.rating),
         func.coalesce(func.sum(Ticket.rating), 0),
@@ -836,11 +844,7 @@ def bot_report(session: Session, period: Period, departments: list[str] | None =
 
 
 def _thumbs() -> list[Any]:
-    one = literal_column("1")
-    return [
-        func.coalesce(func.sum(case((Feedback.value > 0, one), else_=0)), 0),
-        func.coalesce(func.sum(case((Feedback.value < 0, one), else_=0)), 0),
-    ]
+    return [_count_if(Feedback.value > 0), _count_if(Feedback.value < 0)]
 
 
 def timeseries(
@@ -858,7 +862,7 @@ def timeseries(
     for (day, status), n in by_day.items():
         label = _day_label(day, bucket)
         counted[(label, status)] = counted.get((label, status), 0) + n
-    if period.days >= LONG_PERIOD_DAYS:
+    if _is_long(session, period):
         created, resolved, first = _long_series(session, period, departments, bucket)
     else:
         created, resolved, first = _short_series(session, period, departments, bucket)
@@ -899,7 +903,7 @@ def _short_series(
         _grouped(
             session,
             _bucket(dialect, Ticket.resolved_at, bucket),
-            [func.count(), func.coalesce(func.sum(case((Ticket.apologies == 0, literal_column("1")), else_=0)), 0)],
+            [func.count(), _count_if(Ticket.apologies == 0)],
             [*scope, period.contains(Ticket.resolved_at)],
         )
     )

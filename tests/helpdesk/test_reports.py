@@ -57,7 +57,7 @@ NOW = vn(4, 1, 10)
 def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every figure below is checked on both ways of reading it: from the period's tickets (short periods) and from
     ticket_stats plus walks in value order (long periods)."""
-    monkeypatch.setattr(reports, "LONG_PERIOD_DAYS", 10**6 if request.param == "short" else 1)
+    monkeypatch.setattr(reports, "LONG_SHARE", 2.0 if request.param == "short" else 0.0)
     return str(request.param)
 
 
@@ -786,9 +786,9 @@ def test_both_readings_give_the_same_figures(
             ]
         return found
 
-    monkeypatch.setattr(reports, "LONG_PERIOD_DAYS", 10**6)
+    monkeypatch.setattr(reports, "LONG_SHARE", 2.0)
     short = everything()
-    monkeypatch.setattr(reports, "LONG_PERIOD_DAYS", 1)
+    monkeypatch.setattr(reports, "LONG_SHARE", 0.0)
     monkeypatch.setattr(reports, "WALK_TERMS", 3)  # several statements, the last one padded
     assert everything() == short
     assert any(row["tickets"] for row in short[1])  # the period is not empty
@@ -850,3 +850,14 @@ def test_walks_read_exact_nearest_ranks(session: Session, values: list[float]) -
     found = reports._walked(session, MARCH, None, Ticket.department, Ticket.resolution_hours, counts, pcts)
     for key, sample in groups.items():
         assert found[key] == tuple(sorted(sample)[-(-len(sample) * pct // 100) - 1] for pct in pcts), key
+
+
+def test_a_period_is_long_when_it_holds_a_quarter_of_the_tickets(
+    history: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reports, "LONG_SHARE", 0.25)
+    # 12 tickets created from 02-25 to 04-01: March holds 9, its first week 4 (a third), its second week 1
+    assert reports._is_long(history, MARCH)
+    assert reports._is_long(history, Period(dt.date(2026, 3, 1), dt.date(2026, 3, 7)))
+    assert not reports._is_long(history, Period(dt.date(2026, 3, 8), dt.date(2026, 3, 14)))
+    assert not reports._is_long(history, Period(dt.date(2026, 5, 1), dt.date(2026, 5, 1)))
