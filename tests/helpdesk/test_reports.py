@@ -852,7 +852,7 @@ def test_walks_read_exact_nearest_ranks(session: Session, values: list[float]) -
         assert found[key] == tuple(sorted(sample)[-(-len(sample) * pct // 100) - 1] for pct in pcts), key
 
 
-def test_a_period_is_long_when_it_holds_a_quarter_of_the_tickets(
+def test_a_period_is_long_when_it_holds_a_share_of_the_tickets(
     history: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reports, "LONG_SHARE", 0.25)
