@@ -351,18 +351,6 @@ def _bucket_for(period: Period, wanted: str | None) -> str:
     return "week" if period.days <= 190 else "month"
 
 
-def _bucket_period(label: str, bucket: str, period: Period) -> Period:
-    """The dates of one bucket of a chart, inside the report's period."""
-    first = dt.date.fromisoformat(label)
-    if bucket == "day":
-        last = first
-    elif bucket == "week":
-        last = first + dt.timedelta(days=6)
-    else:
-        last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-    return Period(max(first, period.start), min(last, period.end))
-
-
 def tickets_href(figure: str, period: Period | None, **filters: str | None) -> str:
     """The ticket list behind one figure."""
     query: dict[str, str] = {"figure": figure}
@@ -395,7 +383,7 @@ def _time_charts(
 ) -> list[dict[str, Any]]:
     """Volume and response time over time, each point linked to the tickets it counts."""
     labels = [_chart_label(row["bucket"], bucket, period) for row in rows]
-    spans = [_bucket_period(row["bucket"], bucket, period) for row in rows]
+    spans = [reports.bucket_period(row["bucket"], bucket, period) for row in rows]
     per_vi = {"day": "ngày", "week": "tuần", "month": "tháng"}[bucket]
     volume = (
         f"Số yêu cầu theo {per_vi}",

@@ -955,7 +955,7 @@ def _long_series(
         spots = [(label, _rank(n, 50)) for label, n in sorted(counted.items()) if n]
         params: dict[str, Any] = {}
         for n, (label, rank) in enumerate(spots):
-            span = _bucket_period(label, bucket, period)
+            span = bucket_period(label, bucket, period)
             params.update({f"since_{n}": span.since, f"until_{n}": span.until, f"skip_{n}": rank - 1})
         found = _walk(session, "first_response_hours", None, ("total",) * len(spots), departments, params, True)
         medians = {label: found.get(n) for n, (label, _) in enumerate(spots)}
@@ -963,8 +963,8 @@ def _long_series(
     return created, resolved, first
 
 
-def _bucket_period(label: str, bucket: str, period: Period) -> Period:
-    """The days of a bucket inside the period."""
+def bucket_period(label: str, bucket: str, period: Period) -> Period:
+    """The days of one bucket (of a time series or a chart) inside the period."""
     first = dt.date.fromisoformat(label)
     if bucket == "day":
         last = first

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import bot.models
-import core.db
 import helpdesk.models
 import knowledge.models
 from core.config import Settings
@@ -30,11 +27,10 @@ def test_reports_migrations_go_down_and_up_keeping_their_figures(settings: Setti
     import datetime as dt
 
     from alembic import command
-    from alembic.config import Config
     from sqlalchemy import select, text
 
     from bot.models import ChatMessage, Conversation, Feedback
-    from core.db import migrate, session_scope
+    from core.db import alembic_config, migrate, session_scope
     from helpdesk.models import Ticket, TicketStat
 
     moment = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.UTC)
@@ -67,11 +63,8 @@ def test_reports_migrations_go_down_and_up_keeping_their_figures(settings: Setti
             )
         )
     engine = get_engine()
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(core.db.__file__).resolve().parent / "migrations"))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0009")
+        command.downgrade(alembic_config(conn), "0009")
     with engine.connect() as conn:
         tables = set(sqlalchemy.inspect(conn).get_table_names())
         assert "ticket_stats" not in tables
