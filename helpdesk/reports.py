@@ -669,7 +669,7 @@ def _walk(
     return found
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)  # a few shapes in practice: each group kind, and walks padded to powers of two
 def _walks(
     value_name: str, group_name: str | None, shapes: tuple[str, ...], first: int, scoped: bool, ranged: bool
 ) -> Any:
