@@ -721,15 +721,12 @@ def test_default_period_is_the_last_30_days() -> None:
     assert Period.month("2026-02") == Period(dt.date(2026, 2, 1), dt.date(2026, 2, 28))
 
 
-@pytest.mark.parametrize("values", [[7.0] * 50, [0.1 * k for k in range(1, 302)], [0.0, 0.24, 0.25, 0.26, 1e6]])
-def test_percentiles_are_exact_nearest_ranks(session: Session, values: list[float]) -> None:
-    """The histogram-then-rank computation equals sorting and reading position ceil(p*n/100), with ties, one value
-    repeated, far outliers, several groups and the whole scope."""
+def add_resolved(session: Session, rows: list[tuple[str | None, dt.datetime, float | None]]) -> None:
+    """Tickets created on 03-02, each (department, resolved at, resolution hours), none of them late."""
     session.add(Conversation(channel="web", user_key="c", state={}))
     session.flush()
     conversation_id = session.scalar(select(Conversation.id))
-    shuffled = values[::2] + values[1::2]
-    for i, value in enumerate(shuffled):
+    for i, (department, resolved_at, hours) in enumerate(rows):
         session.add(
             Ticket(
                 code=f"P{i}",
@@ -737,15 +734,23 @@ def test_percentiles_are_exact_nearest_ranks(session: Session, values: list[floa
                 channel="web",
                 question="?",
                 reason="low_confidence",
-                department="odd" if i % 2 else "even",
+                department=department,
                 created_at=vn(3, 2),
                 deadline=vn(3, 3),
-                resolved_at=vn(3, 4),
-                resolution_hours=value,
+                resolved_at=resolved_at,
+                resolution_hours=hours,
                 apologies=0,
             )
         )
     session.flush()
+
+
+@pytest.mark.parametrize("values", [[7.0] * 50, [0.1 * k for k in range(1, 302)], [0.0, 0.24, 0.25, 0.26, 1e6]])
+def test_percentiles_are_exact_nearest_ranks(session: Session, values: list[float]) -> None:
+    """The histogram-then-rank computation equals sorting and reading position ceil(p*n/100), with ties, one value
+    repeated, far outliers, several groups and the whole scope."""
+    shuffled = values[::2] + values[1::2]
+    add_resolved(session, [("odd" if i % 2 else "even", vn(3, 4), value) for i, value in enumerate(shuffled)])
 
     def nearest_rank(sample: list[float], pct: int) -> float:
         return sorted(sample)[-(-len(sample) * pct // 100) - 1]
@@ -819,32 +824,15 @@ def test_whole_months_and_edges(start: str, end: str, months: Any, edges: list[t
 def test_walks_read_exact_nearest_ranks(session: Session, values: list[float]) -> None:
     """Walking a group's values in order to rank ceil(p*n/100) equals sorting, for each group, the tickets without
     a group and the whole scope; tickets outside the period or without a value are stepped over."""
-    session.add(Conversation(channel="web", user_key="c", state={}))
-    session.flush()
-    conversation_id = session.scalar(select(Conversation.id))
     groups: dict[Any, list[float]] = {"even": [], "odd": [], None: [], reports.TOTAL: []}
+    rows = []
     for i, value in enumerate(values[::2] + values[1::2]):
-        department = ("even", "odd", None)[i % 3]
-        inside = i % 5 != 4
-        session.add(
-            Ticket(
-                code=f"P{i}",
-                conversation_id=conversation_id,
-                channel="web",
-                question="?",
-                reason="low_confidence",
-                department=department,
-                created_at=vn(3, 2),
-                deadline=vn(3, 3),
-                resolved_at=vn(3, 4) if inside else vn(5, 4),
-                resolution_hours=value if i % 7 != 6 else None,
-                apologies=0,
-            )
-        )
-        if inside and i % 7 != 6:
+        department, inside, valued = ("even", "odd", None)[i % 3], i % 5 != 4, i % 7 != 6
+        rows.append((department, vn(3, 4) if inside else vn(5, 4), value if valued else None))
+        if inside and valued:
             groups[department].append(value)
             groups[reports.TOTAL].append(value)
-    session.flush()
+    add_resolved(session, rows)
     pcts = (1, 50, 90, 95, 100)  # walked up from the smallest value, or down from the largest
     counts = {key: len(sample) for key, sample in groups.items()}
     found = reports._walked(session, MARCH, None, Ticket.department, Ticket.resolution_hours, counts, pcts)
