@@ -12,26 +12,28 @@ import argparse
 import json
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from knowledge.io import iter_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+NATIONAL = REPO / "knowledge" / "data" / "national_procedures.jsonl.gz"  # the bundled file
+PORTAL_FAQ = REPO / "tests" / "data" / "portal_faq_dev.jsonl.gz"
 
 
 def main() -> None:
     """Select, filter and write the questions."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faq", default=str(SHARED / "portal_faq_dev.jsonl"))
-    parser.add_argument("--national", default=str(SHARED / "national_procedures.jsonl"))
+    parser.add_argument("--faq", default=str(PORTAL_FAQ), help="portal FAQ JSONL (.gz or plain)")
+    parser.add_argument("--national", default=str(NATIONAL), help="national procedures JSONL (.gz or plain)")
     parser.add_argument("--parity", choices=["even", "odd"], default="odd")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    with open(args.national, encoding="utf-8") as handle:
-        codes = {json.loads(line)["ma_thu_tuc"].strip() for line in handle if line.strip()}
+    codes = {row["ma_thu_tuc"].strip() for _, row in iter_jsonl(Path(args.national))}
     want = 1 if args.parity == "odd" else 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     kept = 0
-    with open(args.faq, encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
-        for line in src:
-            row = json.loads(line)
+    with out.open("w", encoding="utf-8") as dst:
+        for _, row in iter_jsonl(Path(args.faq)):
             if not str(row["faq_id"]).isdigit() or int(row["faq_id"]) % 2 != want:
                 continue
             expect = [c for c in row.get("procedures") or [] if c in codes]

@@ -29,10 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(REPO)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
-SHARED = REPO.parent / "shared"
-DEV_QUESTIONS = SHARED / "eval" / "questions_dev.jsonl"
-NATIONAL = SHARED / "data" / "national_procedures.jsonl"
-PORTAL_FAQ = SHARED / "data" / "portal_faq_dev.jsonl"
+DEV_QUESTIONS = REPO / "tests" / "data" / "questions_dev.jsonl"
+NATIONAL = REPO / "knowledge" / "data" / "national_procedures.jsonl.gz"  # the bundled file
+PORTAL_FAQ = REPO / "tests" / "data" / "portal_faq_dev.jsonl.gz"
 ROUNDS = 5  # passes over the question set for latency percentiles
 
 
@@ -51,11 +50,9 @@ def _questions(path: Path, key: str = "q") -> list[str]:
 
 def _portal_questions() -> list[str]:
     """Real citizens' questions of the odd faq_id half (the ones not imported)."""
-    return [
-        json.loads(line)["question"]
-        for line in PORTAL_FAQ.read_text(encoding="utf-8").splitlines()
-        if line.strip() and int(json.loads(line)["faq_id"]) % 2 == 1
-    ][:200]
+    from knowledge.io import iter_jsonl
+
+    return [row["question"] for _, row in iter_jsonl(PORTAL_FAQ) if int(row["faq_id"]) % 2 == 1][:200]
 
 
 def phase_prepare(kb: str) -> dict[str, float]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import yaml
 
 from core.errors import Invalid
+from core.yamlfiles import load_yaml
 from knowledge.schemas import LANGS
 
 FORMATS = ("yaml", "json", "jsonl", "csv")
@@ -33,21 +36,31 @@ CSV_LIST_SEPARATOR = "\n"
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
     """The file format from an explicit name or the file's suffix."""
-    name = (fmt or path.suffix.lstrip(".")).lower()
+    name = (fmt or _plain_suffix(path).lstrip(".")).lower()
     name = {"yml": "yaml", "ndjson": "jsonl"}.get(name, name)
     if name not in FORMATS:
         raise Invalid(f"{path}: unknown format {name!r}; use one of {', '.join(FORMATS)}")
     return name
 
 
+def _plain_suffix(path: Path) -> str:
+    """The suffix that names the format: '.jsonl' for 'x.jsonl.gz'."""
+    return Path(path.stem).suffix if path.suffix.lower() == ".gz" else path.suffix
+
+
 def read_text(path: Path) -> str:
-    """The file's text, refusing anything that is not UTF-8."""
+    """The file's text (gzip-compressed when it ends in .gz), refusing anything that is not UTF-8."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise Invalid(f"{path}: no such file") from None
     except IsADirectoryError:
         raise Invalid(f"{path}: is a folder, not a file") from None
+    if path.suffix.lower() == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise Invalid(f"{path}: not a complete gzip file ({exc})") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -76,7 +89,7 @@ def read_records(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     text = read_text(path)
     if kind == "yaml":
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
             raise Invalid(f"{path}: invalid YAML: {exc}") from None
     elif kind == "json":

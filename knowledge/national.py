@@ -17,6 +17,9 @@ from typing import Any
 
 from knowledge.io import iter_jsonl
 
+# The 2,642 procedures of the national database, as crawled from the portal, shipped with the package.
+BUNDLED_NATIONAL_FILE = Path(__file__).resolve().parent / "data" / "national_procedures.jsonl.gz"
+
 # Values the portal prints when a cell is empty.
 _NO_INFO = {
     "",

@@ -21,7 +21,11 @@ from core.config import Settings, get_settings
 from core.db import dispose_engines, session_scope
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# Data the tests use lives in the repository (tests/data/README.md): a clone runs alone.
+TEST_DATA = REPO / "tests" / "data"
+DEV_QUESTIONS = TEST_DATA / "questions_dev.jsonl"
+PORTAL_FAQ = TEST_DATA / "portal_faq_dev.jsonl.gz"
+REQUIRED_PROCEDURES = TEST_DATA / "required_procedures.yaml"
 STARTUP_SECONDS = 60  # seeding the knowledge base and building the hash-embedder index
 POSTGRES_ADMIN_URL = os.environ.get("MOTCUA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

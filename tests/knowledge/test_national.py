@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.national import BUNDLED_NATIONAL_FILE as NATIONAL_FILE
 from knowledge.national import iter_national_file, parse_national_record
 
-NATIONAL_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "national_procedures.jsonl"
 MODES_HEADER = "Hình thức nộpThời gianPhí, lệ phíMô tả"
 DOCS_HEADER = "Tên giấy tờMẫu đơn, tờ khaiSố lượng"
 LEGAL_HEADER = "Tên văn bản pháp lýMã văn bản"
@@ -372,8 +372,6 @@ def test_iter_national_file_names_the_bad_line(tmp_path: Path, bad_line: str, me
 
 
 def test_every_real_record_parses_into_sane_fields() -> None:
-    if not NATIONAL_FILE.exists():
-        pytest.skip(f"{NATIONAL_FILE} is not here")
     parsed = [parse_national_record(raw) for _, raw in iter_national_file(NATIONAL_FILE)]
     total = len(parsed)
     assert total > 2000

@@ -7,11 +7,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from knowledge.models import FaqEntry, Procedure, ProcedureText
+from knowledge.national import BUNDLED_NATIONAL_FILE as NATIONAL
 from knowledge.service import ensure_seeded, import_national, import_portal_faq
-from tests.conftest import SHARED
-
-NATIONAL = SHARED / "data" / "national_procedures.jsonl"
-PORTAL_FAQ = SHARED / "data" / "portal_faq_dev.jsonl"
+from tests.conftest import PORTAL_FAQ
 
 
 @pytest.mark.slow

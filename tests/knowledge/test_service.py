@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid
+from knowledge.io import read_text
 from knowledge.models import FaqEntry, Procedure
+from knowledge.national import BUNDLED_NATIONAL_FILE
 from knowledge.service import (
     CURATED_DIR,
     counts,
@@ -24,17 +26,16 @@ from knowledge.service import (
     national_slug,
     procedure_card,
 )
-from tests.conftest import SHARED
+from tests.conftest import REQUIRED_PROCEDURES
 from tests.factories import procedure_record
 
-NATIONAL = SHARED / "data" / "national_procedures.jsonl"
-REQUIRED = yaml.safe_load((SHARED / "kb" / "required_procedures.yaml").read_text(encoding="utf-8"))
+REQUIRED = yaml.safe_load(REQUIRED_PROCEDURES.read_text(encoding="utf-8"))
 
 
 def national_subset(tmp_path: Path, codes: set[str], extra: int = 3) -> Path:
     """A national file of the real records with these codes, plus a few others."""
     lines, others = [], 0
-    for line in NATIONAL.read_text(encoding="utf-8").splitlines():
+    for line in read_text(BUNDLED_NATIONAL_FILE).splitlines():
         code = json.loads(line)["ma_thu_tuc"].strip()
         if code in codes:
             lines.append(line)

@@ -6,29 +6,23 @@ odd-numbered real citizens' questions: Recall@1 and Recall@5 must meet the targe
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from core.config import Settings
 from core.db import session_scope
+from knowledge.io import iter_jsonl
+from knowledge.national import BUNDLED_NATIONAL_FILE as NATIONAL
 from knowledge.service import import_national, import_portal_faq
 from retrieval import evaluate
 from retrieval.embedders import load_embedder
 from retrieval.service import AskService, open_retriever
-from tests.conftest import SHARED
-
-NATIONAL = SHARED / "data" / "national_procedures.jsonl"
-PORTAL_FAQ = SHARED / "data" / "portal_faq_dev.jsonl"
+from tests.conftest import PORTAL_FAQ
 
 
 def odd_questions() -> list[evaluate.Question]:
-    codes = {
-        json.loads(line)["ma_thu_tuc"].strip() for line in NATIONAL.read_text(encoding="utf-8").splitlines()
-    }
+    codes = {row["ma_thu_tuc"].strip() for _, row in iter_jsonl(NATIONAL)}
     questions = []
-    for line in PORTAL_FAQ.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for _, row in iter_jsonl(PORTAL_FAQ):
         expect = [c for c in row["procedures"] if c in codes]
         if int(row["faq_id"]) % 2 == 1 and expect:
             questions.append(evaluate.Question(row["question"], expect_codes=expect))
