@@ -6,31 +6,22 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import MotcuaError
 from core.logging import configure_logging
+from core.progress import progress
 
 
-@contextmanager
-def _bar(total: int | None, desc: str) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr, fed with absolute counts."""
-    with tqdm(total=total, desc=desc, unit="", file=sys.stderr, disable=None, leave=False) as bar:
-
-        def update(done: int, total_now: int | None = None) -> None:
-            if total_now is not None and bar.total != total_now:
-                bar.total = total_now
-            bar.n = done
-            bar.refresh()
-
-        yield update
+def _bar(total: int | None, desc: str) -> AbstractContextManager[Callable[..., None]]:
+    """Progress of long work on stderr: a bar on a terminal, a line every few seconds otherwise."""
+    return progress(desc, total)
 
 
 @contextmanager
@@ -111,25 +102,55 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
     from knowledge import service
 
     path = Path(args.file)
+    if _is_national(path) and args.format is None:
+        _import_national(path)
+        return 0
     with _session() as session:
-        if _is_national(path) and args.format is None:
-            total = sum(1 for _ in path.open(encoding="utf-8", errors="replace"))
-            with _bar(total, "importing national procedures") as bar:
-                report = service.import_national(session, path, progress=bar)
-        else:
-            report = service.import_file(session, path, args.format)
+        report = service.import_file(session, path, args.format)
     print(f"{path}: {report}")
     return 0
 
 
+def cmd_kb_import_national(args: argparse.Namespace) -> int:
+    """Import the national procedures file: the bundled one, or FILE."""
+    from knowledge.national import BUNDLED_NATIONAL_FILE
+
+    path = Path(args.file) if args.file else BUNDLED_NATIONAL_FILE
+    _import_national(path)
+    return 0
+
+
+def _import_national(path: Path) -> None:
+    """Import a national procedures file with a progress bar, and say what it did."""
+    from knowledge import service
+
+    with _session() as session:
+        total = sum(1 for _ in _open_text(path))
+        with _bar(total, "importing national procedures") as bar:
+            report = service.import_national(session, path, progress=bar)
+    print(f"{path}: {report}")
+
+
+def _open_text(path: Path) -> Iterator[str]:
+    """The lines of a text file, gzip-compressed when it ends in .gz; nothing when it cannot be read."""
+    import gzip
+
+    try:
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            yield from handle
+    except (OSError, EOFError):
+        return
+
+
 def _is_national(path: Path) -> bool:
-    """A JSON Lines file whose first record has the portal's 'ma_thu_tuc' field."""
-    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+    """A JSON Lines file (or .jsonl.gz) whose first record has the portal's 'ma_thu_tuc' field."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if not ({".jsonl", ".ndjson"} & set(suffixes)):
         return False
     try:
-        with path.open(encoding="utf-8") as handle:
-            first = json.loads(handle.readline() or "{}")
-    except (OSError, ValueError):
+        first = json.loads(next(iter(_open_text(path)), "") or "{}")
+    except ValueError:
         return False
     return isinstance(first, dict) and "ma_thu_tuc" in first
 
@@ -408,6 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--format", choices=["yaml", "json", "jsonl", "csv"], help="default: from the file suffix")
     imp.set_defaults(func=cmd_kb_import)
+    nat = kb.add_parser(
+        "import-national", help="import the national procedures file (default: the 2,642 bundled procedures)"
+    )
+    nat.add_argument("file", nargs="?", help="a national portal JSONL file (.jsonl or .jsonl.gz); default: bundled")
+    nat.set_defaults(func=cmd_kb_import_national)
     faq = kb.add_parser("import-faq", help="import the portal's FAQ file (faq_id, question, answer, procedures)")
     faq.add_argument("file")
     faq.add_argument("--id-parity", choices=["even", "odd"], help="only entries whose faq_id has this parity")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import DEV_QUESTIONS
 
 
 def motcua(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -94,7 +94,7 @@ def test_eval_prints_metrics_and_writes_results_in_order(cli_env: dict[str, str]
 @pytest.mark.slow
 def test_dev_questions_meet_the_curated_targets(cli_env: dict[str, str], tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.json"
-    motcua("eval", str(SHARED / "eval" / "questions_dev.jsonl"), "--metrics-json", str(metrics), env=cli_env)
+    motcua("eval", str(DEV_QUESTIONS), "--metrics-json", str(metrics), env=cli_env)
     table = json.loads(metrics.read_text(encoding="utf-8"))
     assert table["vi"]["recall@1"] >= 0.90
     assert table["vi-nodiac"]["recall@1"] >= 0.85
@@ -116,6 +116,19 @@ def test_bad_import_file_exits_2_with_the_reason(tmp_path: Path) -> None:
     stats = json.loads(motcua("kb", "stats", env=env).stdout)
     assert stats["curated"] == 43
     assert "admin" not in stats
+
+
+def test_import_national_loads_the_bundled_file_and_names_a_missing_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env.update(MOTCUA_DATA_DIR=str(tmp_path / "var"), MOTCUA_EMBEDDER="hash")
+    done = motcua("kb", "import-national", env=env)
+    assert "national_procedures.jsonl.gz: 2607 created, 35 updated" in done.stdout  # 35 codes are curated ones
+    assert "\r" not in done.stderr  # a pipe gets progress lines, never a terminal's bar
+    stats = json.loads(motcua("kb", "stats", env=env).stdout)
+    assert (stats["curated"], stats["national"]) == (43, 2607)
+    missing = motcua("kb", "import-national", str(tmp_path / "nope.jsonl.gz"), env=env, check=False)
+    assert missing.returncode == 2
+    assert "nope.jsonl.gz: no such file; nothing imported" in missing.stderr
 
 
 def test_export_writes_the_bundled_procedures(tmp_path: Path) -> None:
