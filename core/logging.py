@@ -38,6 +38,19 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+# Alembic narrates every start-up at INFO, faiss which CPU builds it tried, bm25s each index it builds (it sets
+# its own logger to DEBUG on import, so a level set here beforehand does not hold): only their problems matter.
+QUIET_LOGGERS = ("alembic", "faiss.loader", "bm25s")
+
+
+class QuietLibraries(logging.Filter):
+    """Drops the chatter of libraries that narrate routine work, keeping their warnings and errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record unless a quiet library logged it below WARNING."""
+        return record.levelno >= logging.WARNING or not record.name.startswith(QUIET_LOGGERS)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for production log shippers."""
 
@@ -57,6 +70,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     """Install one masked handler on the root logger."""
     handler = logging.StreamHandler()
+    handler.addFilter(QuietLibraries())
     handler.addFilter(MaskingFilter())
     handler.setFormatter(
         JsonFormatter()
@@ -66,5 +80,5 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Alembic narrates every start-up at INFO; only its problems matter here.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

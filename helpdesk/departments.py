@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.errors import Invalid, NotFound
+from core.yamlfiles import load_yaml
 from helpdesk.models import Department, RoutingRule, SlaPolicy, User
 from helpdesk.sla import URGENCIES
 from knowledge.io import read_text
@@ -163,7 +164,7 @@ def read_departments(path: Path) -> list[dict[str, Any]]:
         raise Invalid(f"{path}: unknown format {suffix or '(no suffix)'!r}; use .yaml, .yml or .json")
     text = read_text(path)
     try:
-        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if suffix == ".json" else load_yaml(text)
     except json.JSONDecodeError as exc:
         raise Invalid(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except yaml.YAMLError as exc:

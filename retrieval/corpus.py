@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from core.yamlfiles import load_yaml
 from knowledge.models import FaqEntry, Procedure
 from knowledge.schemas import LANGS
 from retrieval.normalize import DATA_DIR, clean, fold, has_diacritics
@@ -116,5 +116,5 @@ def build_corpus(session: Session) -> Corpus:
 
 def off_topic_examples() -> list[str]:
     """The bundled examples of messages outside the product's scope."""
-    data = yaml.safe_load((DATA_DIR / "off_topic.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((DATA_DIR / "off_topic.yaml").read_text(encoding="utf-8"))
     return [clean(str(text)) for text in data["examples"]]

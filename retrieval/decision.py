@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from core.yamlfiles import load_yaml
 from retrieval.normalize import DATA_DIR, fold
 from retrieval.retriever import SearchResult
 
@@ -45,7 +46,7 @@ def thresholds_key(embedder_name: str, n_procedures: int) -> str:
 def load_thresholds(embedder_name: str, path: Path = THRESHOLDS_FILE, *, n_procedures: int = 0) -> Thresholds:
     """The calibrated thresholds of an embedder (for the regime of n_procedures), or the defaults."""
     try:
-        table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        table = load_yaml(path.read_text(encoding="utf-8")) or {}
     except OSError:
         table = {}
     values = table.get(thresholds_key(embedder_name, n_procedures)) or table.get(embedder_name) or {}
@@ -55,7 +56,7 @@ def load_thresholds(embedder_name: str, path: Path = THRESHOLDS_FILE, *, n_proce
 def save_thresholds(embedder_name: str, thresholds: Thresholds, path: Path = THRESHOLDS_FILE) -> None:
     """Write one embedder's thresholds, keeping the others'."""
     try:
-        table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        table = load_yaml(path.read_text(encoding="utf-8")) or {}
     except OSError:
         table = {}
     table[embedder_name] = {k: round(v, 4) for k, v in thresholds.to_dict().items()}
@@ -67,7 +68,7 @@ def save_thresholds(embedder_name: str, thresholds: Thresholds, path: Path = THR
 
 @lru_cache(maxsize=1)
 def _human_patterns() -> re.Pattern[str]:
-    data = yaml.safe_load((DATA_DIR / "intents.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((DATA_DIR / "intents.yaml").read_text(encoding="utf-8"))
     phrases = sorted({fold(p) for p in data["human_request"]}, key=len, reverse=True)
     alternatives = [re.escape(p[:-1]) if p.endswith("*") else re.escape(p) + r"(?!\w)" for p in phrases]
     return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")")

@@ -7,7 +7,7 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from core.yamlfiles import load_yaml
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -174,7 +174,7 @@ def has_diacritics(text: str) -> bool:
 @lru_cache(maxsize=1)
 def abbreviations() -> dict[str, list[str]]:
     """Folded abbreviation -> folded expansion tokens, from data/abbreviations.yaml."""
-    raw = yaml.safe_load((DATA_DIR / "abbreviations.yaml").read_text(encoding="utf-8")) or {}
+    raw = load_yaml((DATA_DIR / "abbreviations.yaml").read_text(encoding="utf-8")) or {}
     return {fold(str(k)): fold(str(v)).split() for k, v in raw.items()}
 
 
