@@ -37,16 +37,21 @@ class BundleCheck:
         return not self.missing and not self.stale
 
 
-def bundled_texts() -> list[str]:
-    """Every text the indexes of the bundled knowledge bases embed, read from a throw-away SQLite database."""
+def bundled_texts(*, national: bool = True) -> list[str]:
+    """Every text the indexes of the bundled knowledge bases embed, read from a throw-away SQLite database.
+
+    national=False: the curated knowledge base only, the one every start seeds.
+    """
     with tempfile.TemporaryDirectory(prefix="motcua-bundle-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bundle.db'}")
         try:
             migrate(engine)
             with sessionmaker(bind=engine)() as session:
                 texts = seeded_texts(session)
-                import_national(session, BUNDLED_NATIONAL_FILE)
-                return list(dict.fromkeys(texts + corpus_texts(session)))
+                if national:
+                    import_national(session, BUNDLED_NATIONAL_FILE)
+                    texts += corpus_texts(session)
+                return list(dict.fromkeys(texts))
         finally:
             engine.dispose()
 

@@ -228,9 +228,12 @@ class VectorCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         keys_path, vec_path = self._paths()
         keys = list(self._vectors)
+        # Both files are replaced, never rewritten in place: a reader sees the old pair or the new one (a
+        # half-replaced pair differs in length and is ignored), and a file linked elsewhere is left alone.
         np.save(vec_path.with_suffix(".tmp.npy"), np.stack([self._vectors[k] for k in keys]))
         vec_path.with_suffix(".tmp.npy").replace(vec_path)
-        keys_path.write_text(json.dumps(keys), encoding="utf-8")
+        keys_path.with_suffix(".tmp").write_text(json.dumps(keys), encoding="utf-8")
+        keys_path.with_suffix(".tmp").replace(keys_path)
 
     def _cached(self, key: str) -> np.ndarray | None:
         found = self._vectors.get(key)

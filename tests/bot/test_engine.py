@@ -15,7 +15,8 @@ from core.db import session_scope
 from helpdesk.models import OutboxMessage, Ticket
 from knowledge.service import ensure_seeded
 from retrieval.decision import Thresholds
-from retrieval.service import AskService, open_retriever
+from retrieval.retriever import Retriever
+from retrieval.service import AskService
 
 ALWAYS_ANSWER = Thresholds(
     answer_dense=-1, answer_margin=-100, domain_dense=-1, domain_known=0, off_topic_gap=10, clarify_gap=10
@@ -27,11 +28,11 @@ ALWAYS_DECLINE = Thresholds(off_topic_gap=-10)
 
 
 @pytest.fixture
-def retriever(settings: Settings):  # noqa: ANN201
+def retriever(settings: Settings, bundled_retriever: Retriever) -> Retriever:
+    """The bundled knowledge base seeded into this test's database, and the session's retriever of it."""
     with session_scope() as session:
         ensure_seeded(session)
-    with session_scope() as session:
-        return open_retriever(session)
+    return bundled_retriever
 
 
 def engine_with(retriever, thresholds: Thresholds) -> ConversationEngine:  # noqa: ANN001

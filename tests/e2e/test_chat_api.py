@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
+from tests.conftest import running_app
+
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def live_server(module_data_dir: Path) -> Iterator[str]:
+    """One real app for the module: every test talks in chat sessions of its own."""
+    with running_app() as base:
+        yield base
 
 
 def test_chat_contract_and_message_history(live_server: str) -> None:
@@ -32,7 +44,8 @@ def test_chat_contract_and_message_history(live_server: str) -> None:
 
 @pytest.mark.parametrize("text", ["tôi muốn gặp cán bộ", "I want to talk to an official"])
 def test_asking_for_a_person_escalates_to_a_ticket(live_server: str, text: str) -> None:
-    body = httpx.post(f"{live_server}/api/chat", json={"session": "s-person", "text": text}, timeout=30).json()
+    session = f"s-person-{len(text)}"  # each phrasing in a conversation of its own
+    body = httpx.post(f"{live_server}/api/chat", json={"session": session, "text": text}, timeout=30).json()
     assert body["status"] == "escalated"
     assert body["ticket"]
     assert body["ticket"].startswith("MC-")
@@ -73,7 +86,8 @@ def test_malformed_json_and_unknown_routes_are_clear_4xx(live_server: str) -> No
     [("", "empty"), ("😀😀😀", "empty"), ("\u200b\u200f", "empty"), ("x" * 10_000, "too_long"), ("مرحبا؟", None)],
 )
 def test_odd_messages_get_a_reply_never_a_500(live_server: str, text: str, status: str | None) -> None:
-    response = httpx.post(f"{live_server}/api/chat", json={"session": "s-odd", "text": text}, timeout=30)
+    session = f"s-odd-{status}-{len(text)}"
+    response = httpx.post(f"{live_server}/api/chat", json={"session": session, "text": text}, timeout=30)
     assert response.status_code == 200
     body = response.json()
     assert body["replies"]

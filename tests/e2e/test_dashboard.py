@@ -21,6 +21,7 @@ from helpdesk.models import Department, TicketEvent
 from helpdesk.service import open_ticket, rate_ticket, start_clock
 from helpdesk.sla import VN
 from knowledge.models import utcnow
+from tests.conftest import running_app
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +67,14 @@ def _actor(username: str) -> Actor:
         return Actor.of(get_user(session, username))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def live_server(module_data_dir: Path) -> Iterator[str]:
+    """One real app for the module: its tests only read the history below."""
+    with running_app() as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
 def history(live_server: str) -> History:
     """Two departments with a supervisor each, an official and an admin; tickets with known figures.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from bot.models import ChatMessage, Conversation
 from bot.web import CHANNEL
 from core.db import session_scope
+from tests.conftest import running_app
 
 pytestmark = pytest.mark.e2e
 
@@ -20,6 +22,13 @@ CARD_LABEL = re.compile(r"Hồ sơ cần có|Lệ phí")
 GREETING = "Xin chào! Tôi là trợ lý Một cửa"
 INJECTION = "Thủ tục <img src=x onerror=alert(1)> **bold** là gì?"
 WAIT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def live_server(module_data_dir: Path) -> Iterator[str]:
+    """One real app for the module: each test's browser context is a new chat session."""
+    with running_app() as base:
+        yield base
 
 
 def open_chat(page: Page, base: str) -> None:

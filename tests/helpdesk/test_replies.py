@@ -15,17 +15,18 @@ from core.errors import Conflict, Invalid
 from helpdesk.models import OutboxMessage, Ticket
 from helpdesk.service import reply_to_ticket
 from knowledge.service import ensure_seeded
-from retrieval.service import AskService, open_retriever
+from retrieval.retriever import Retriever
+from retrieval.service import AskService
 
 NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def engine(settings: Settings) -> ConversationEngine:
+def engine(settings: Settings, bundled_retriever: Retriever) -> ConversationEngine:
+    """The engine over the bundled knowledge base, seeded into this test's database."""
     with session_scope() as session:
         ensure_seeded(session)
-    with session_scope() as session:
-        return ConversationEngine(AskService(open_retriever(session)))
+    return ConversationEngine(AskService(bundled_retriever))
 
 
 def send(engine: ConversationEngine, channel: str, user: str, **kw: str) -> object:

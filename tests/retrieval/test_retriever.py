@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +175,31 @@ def test_ask_result_follows_the_json_contract(kb: Session) -> None:
         service.ask("How do I get a passport?").to_json()["candidates"][0]["title"]
         == "Ordinary passport issuance"
     )
+
+
+def test_a_build_says_what_it_builds_and_how_far_it_got(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "kb.yaml"
+    path.write_text(yaml.safe_dump(KB, allow_unicode=True), encoding="utf-8")
+    with session_scope() as session:
+        import_file(session, path)
+    ticks = iter(float(t) for t in range(0, 10_000, 3))  # three seconds pass between two looks at the clock
+    monkeypatch.setattr("core.progress.time.monotonic", lambda: next(ticks))
+    monkeypatch.setattr("retrieval.retriever.EMBED_BATCH", 8)
+    embedder = CountingEmbedder()
+    with caplog.at_level(logging.INFO, logger="retrieval.service"), session_scope() as session:
+        retriever = open_retriever(session, embedder=embedder)
+    messages = [r.getMessage() for r in caplog.records if r.name == "retrieval.service"]
+    assert embedder.passages > 50
+    assert messages[0] == (
+        f"building the retrieval index: {len(retriever.procedures)} procedures, {len(retriever.views)} texts, "
+        f"{embedder.passages} of them to embed with hash256"
+    )
+    progress = messages[1:-1]
+    assert len(progress) >= 5  # a line every few (simulated) seconds, then the last one
+    for line in progress[:-1]:
+        assert re.fullmatch(r"embedding: \d+/\d+ \(\d+ %\), [\d.]+/s, ETA \d+ s", line), line
+    done = embedder.passages
+    assert re.fullmatch(rf"embedding: {done}/{done} \(100 %\), [\d.]+/s, done in \d+ s", progress[-1])
+    assert messages[-1].startswith("built index ")
