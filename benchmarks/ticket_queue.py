@@ -7,8 +7,8 @@ real app with `motcua serve --workers N` in its own process, then measures:
 * latency — one client, sequential requests for several typical queue views (p50/p95 per view);
 * throughput — `wrk` (Debian package) with 32 connections for a fixed time on the busiest view.
 
-    python benchmarks/queue.py                                 # SQLite and PostgreSQL, 100,000 tickets
-    python benchmarks/queue.py --databases sqlite --tickets 20000 --seconds 10
+    python benchmarks/ticket_queue.py                                 # SQLite and PostgreSQL, 100,000 tickets
+    python benchmarks/ticket_queue.py --databases sqlite --tickets 20000 --seconds 10
 
 Needs `wrk` (apt-get install -y wrk) and, for PostgreSQL, the server at 127.0.0.1:5432 (user postgres).
 """
