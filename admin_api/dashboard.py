@@ -6,13 +6,20 @@ Who sees what (also on the pages and in the README):
   department's page is refused (403) and the refusal is audited.
 - official: the overdue list and the tickets of their own department, but no reports (figures on departments
   and colleagues are for supervisors and admins).
-Pages work without JavaScript: links, GET forms and two POST forms (log in, log out).
+Pages work without JavaScript (links, GET forms, POST forms); a small script of our own (static/dashboard.js) adds
+live updates, the collision notice and template insertion. Every POST form carries a CSRF token bound to a cookie
+of its own (and the Origin check stays); action forms carry a one-time key so a double press acts once.
 """
 
 from __future__ import annotations
 
+import base64
+import contextvars
 import datetime as dt
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -30,15 +37,25 @@ from core.config import get_settings
 from core.db import session_scope
 from core.errors import Invalid, MotcuaError, NotFound, PermissionDenied, Unauthenticated
 from helpdesk import reports, tickets
-from helpdesk.accounts import WRONG_CREDENTIALS, Actor, actor_from_bearer, authenticate, create_access_token
+from helpdesk.accounts import (
+    WRONG_CREDENTIALS,
+    Actor,
+    actor_from_bearer,
+    authenticate,
+    create_access_token,
+    signing_key,
+)
 from helpdesk.events import record_denial
 from helpdesk.reports import Period
 from helpdesk.sla import VN
+from helpdesk.tickets import unread_count
 from knowledge.models import utcnow
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "motcua_dashboard"
+CSRF_COOKIE = "motcua_csrf"
+CSRF_HEADER = "x-csrf-token"  # the dashboard's script sends the token in this header on its POSTs
 PREFIX = "/dashboard"
 TEMPLATES = FilePath(__file__).resolve().parent / "templates"
 OVERDUE_ROWS = 200  # the overdue page; the department page shows the first few
@@ -72,9 +89,9 @@ FIGURE_LABELS = {  # figure of helpdesk.reports.tickets_behind → (Vietnamese, 
     "rated": ("Được đánh giá", "Rated by the citizen"),
 }
 SECURITY_HEADERS = {
-    # No script anywhere on these pages; styles only from our own file; forms only to ourselves.
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
+    # Script, styles and requests only from our own origin (no inline script); forms only to ourselves.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # figures and citizens' questions stay out of shared caches
@@ -83,6 +100,46 @@ SECURITY_HEADERS = {
 
 class LoginRequired(Exception):
     """No valid dashboard cookie: the page redirects to the login form."""
+
+
+_request: contextvars.ContextVar[Request | None] = contextvars.ContextVar("dashboard_request", default=None)
+
+
+# -- CSRF --------------------------------------------------------------------------------------------------
+
+
+def _csrf_seed(request: Request) -> str:
+    """The browser's CSRF cookie; a new one (set on the response) when it has none yet."""
+    seed = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf_seed", None)
+    if not seed:
+        seed = secrets.token_urlsafe(32)
+        request.state.new_csrf_seed = seed
+    return seed
+
+
+def _csrf_for(seed: str) -> str:
+    """The token forms carry: an HMAC of the cookie, so a site that can plant cookies still cannot forge it."""
+    mac = hmac.new(signing_key().encode(), b"csrf:" + seed.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def csrf_token() -> str:
+    """The CSRF token of the page being rendered."""
+    request = _request.get()
+    return _csrf_for(_csrf_seed(request)) if request is not None else ""
+
+
+def guard_form(request: Request, token: str | None) -> None:
+    """Refuse (403) a POST from another site or without this browser's CSRF token."""
+    if not _same_origin(request):
+        raise PermissionDenied("cross-site form refused")
+    seed = request.cookies.get(CSRF_COOKIE)
+    token = token or request.headers.get(CSRF_HEADER) or ""
+    if not seed or not hmac.compare_digest(token.encode(), _csrf_for(seed).encode()):
+        raise PermissionDenied("the form's security token is missing or out of date; reload the page and try again")
+
+
+CsrfField = Annotated[str, Form(max_length=100)]
 
 
 # -- templates ---------------------------------------------------------------------------------------------
@@ -131,6 +188,8 @@ def render(
         actor=actor,
         role_vi=ROLE_VI.get(actor.role, actor.role) if actor else "",
         nav=_nav(actor, current),
+        unread=_unread(actor),
+        csrf=csrf_token(),
         title_vi=title[0],
         title_en=title[1],
         **context,
@@ -138,18 +197,41 @@ def render(
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
+def fragment(template: str, **context: Any) -> HTMLResponse:
+    """A part of a page, for the live updates of dashboard.js (escaped like every page)."""
+    html = ENV.get_template(template).render(csrf=csrf_token(), **context)
+    return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+
+def _unread(actor: Actor | None) -> int:
+    """The signed-in user's unread notifications, for the header's badge."""
+    if actor is None:
+        return 0
+    with session_scope() as session:
+        return unread_count(session, actor)
+
+
+NAV = (  # key, path, Vietnamese, English, roles that see it
+    ("overview", "", "Tổng quan", "Overview", ("admin",)),
+    ("department", "/departments/{department}", "Phòng của tôi", "My department", ("supervisor",)),
+    ("inbox", "/inbox", "Hộp yêu cầu", "Inbox", ("official", "supervisor", "admin")),
+    ("overdue", "/overdue", "Quá hạn", "Overdue", ("official", "supervisor", "admin")),
+    ("templates", "/templates", "Mẫu trả lời", "Reply templates", ("supervisor", "admin")),
+    ("staff", "/staff", "Cán bộ", "Staff", ("admin",)),
+    ("notifications", "/notifications", "Thông báo", "Notifications", ("official", "supervisor", "admin")),
+    ("account", "/account", "Tài khoản", "Account", ("official", "supervisor", "admin")),
+)
+
+
 def _nav(actor: Actor | None, current: str) -> list[dict[str, Any]]:
     if actor is None:
         return []
-    items = []
-    if actor.role == "admin":
-        items.append(("overview", PREFIX, "Tổng quan", "Overview"))
-    elif actor.role == "supervisor" and actor.department:
-        items.append(("department", f"{PREFIX}/departments/{actor.department}", "Phòng của tôi", "My department"))
-    items.append(("overdue", f"{PREFIX}/overdue", "Quá hạn", "Overdue"))
-    if actor.role == "official":
-        items.append(("tickets", f"{PREFIX}/tickets?figure=volume", "Yêu cầu của phòng", "Department tickets"))
-    return [{"href": href, "vi": vi, "en": en, "current": key == current} for key, href, vi, en in items]
+    return [
+        {"key": key, "href": PREFIX + path.format(department=actor.department), "vi": vi, "en": en,
+         "current": key == current}
+        for key, path, vi, en, roles in NAV
+        if actor.role in roles and (actor.department or "{department}" not in path)
+    ]
 
 
 # -- errors as pages ---------------------------------------------------------------------------------------
@@ -183,23 +265,40 @@ class PageRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def page_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except LoginRequired:
-                return _login_redirect(request)
-            except RequestValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in err.get('loc', ()) if p not in ('query', 'path', 'body'))}: "
-                    f"{err.get('msg')}"
-                    for err in exc.errors()
+            _request.set(request)
+            response = await self._answer(handler, request)
+            seed = getattr(request.state, "new_csrf_seed", None)
+            if seed and CSRF_COOKIE not in request.cookies:
+                response.set_cookie(
+                    CSRF_COOKIE,
+                    seed,
+                    path=PREFIX,
+                    httponly=True,
+                    samesite="strict",
+                    secure=request.url.scheme == "https",
                 )
-                return error_page(request, 422, problems)
-            except MotcuaError as exc:
-                status = {NotFound: 404, PermissionDenied: 403, Invalid: 422, Unauthenticated: 401}
-                code = next((c for cls, c in status.items() if isinstance(exc, cls)), 409)
-                return error_page(request, code, str(exc))
+            return response
 
         return page_handler
+
+    @staticmethod
+    async def _answer(handler: Callable[[Request], Coroutine[Any, Any, Response]], request: Request) -> Response:
+        """The page, or the login redirect or error page its failure calls for."""
+        try:
+            return await handler(request)
+        except LoginRequired:
+            return _login_redirect(request)
+        except RequestValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err.get('loc', ()) if p not in ('query', 'path', 'body'))}: "
+                f"{err.get('msg')}"
+                for err in exc.errors()
+            )
+            return error_page(request, 422, problems)
+        except MotcuaError as exc:
+            status = {NotFound: 404, PermissionDenied: 403, Invalid: 422, Unauthenticated: 401}
+            code = next((c for cls, c in status.items() if isinstance(exc, cls)), 409)
+            return error_page(request, code, str(exc))
 
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=PageRoute)
@@ -290,10 +389,12 @@ def login(
     username: Annotated[str, Form(max_length=80)],
     password: Annotated[str, Form(max_length=200)],
     then: Annotated[str, Form(alias="next", max_length=500)] = PREFIX,
+    csrf: CsrfField = "",
 ) -> Response:
     """Check the password; on success set the HttpOnly, SameSite=Strict session cookie and go on."""
     if not _same_origin(request):
         return error_page(request, 403, "cross-site sign-in refused")
+    guard_form(request, csrf)
     now = utcnow()
     try:
         with session_scope() as session:
@@ -328,10 +429,11 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, csrf: CsrfField = "") -> Response:
     """Forget the cookie and return to the sign-in form."""
     if not _same_origin(request):
         return error_page(request, 403, "cross-site sign-out refused")
+    guard_form(request, csrf)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
     return response

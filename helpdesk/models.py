@@ -56,6 +56,10 @@ class Ticket(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)  # answered or closed
     first_response_hours: Mapped[float | None] = mapped_column(Float)
     resolution_hours: Mapped[float | None] = mapped_column(Float)
+    # Officials' workspace (migration 0012): the running deadline's one-hour warning was sent; the code and the
+    # question folded (lower case, no diacritics) for the inbox's search.
+    deadline_warned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (
         # The queue's indexes are walked in deadline order and cover its filters (status, paused_at for
@@ -218,6 +222,10 @@ class User(Base):
     """An official, supervisor or admin of the admin API and dashboard."""
 
     __tablename__ = "users"
+    __table_args__ = (
+        Index("uq_users_telegram_chat_id", "telegram_chat_id", unique=True),
+        Index("uq_users_telegram_link_code", "telegram_link_code", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
@@ -227,6 +235,10 @@ class User(Base):
     department: Mapped[str | None] = mapped_column(ForeignKey("departments.slug", ondelete="SET NULL"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Staff notifications on Telegram (migration 0012): the linked chat, and the one-time code that links it.
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(40))
+    telegram_link_code: Mapped[str | None] = mapped_column(String(16))
+    telegram_link_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class ApiToken(Base):
@@ -265,6 +277,7 @@ class Notification(Base):
     """A message for an official or supervisor inside motcua (a missed deadline, a transfer)."""
 
     __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_unread", "user_id", "read_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -327,3 +340,37 @@ class ReportRollup(Base):
     through: Mapped[dt.date] = mapped_column(Date)
     last_id: Mapped[int] = mapped_column(Integer)
     built_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ReplyTemplate(Base):
+    """A canned reply of a department, kept by its supervisors, inserted into an official's answer."""
+
+    __tablename__ = "reply_templates"
+    __table_args__ = (UniqueConstraint("department", "title", name="uq_reply_templates_department_title"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department: Mapped[str] = mapped_column(ForeignKey("departments.slug", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TicketViewer(Base):
+    """Who has a ticket's page open, as of their page's last heartbeat: the collision notice reads it."""
+
+    __tablename__ = "ticket_viewers"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class FormSubmission(Base):
+    """A dashboard form's one-time key, stored with the action it carried: a second press does nothing."""
+
+    __tablename__ = "form_submissions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)

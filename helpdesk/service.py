@@ -17,6 +17,7 @@ from helpdesk.models import Ticket
 from helpdesk.outbox import enqueue
 from helpdesk.sla import add_working_hours, sla_targets, working_hours_between
 from knowledge.models import Procedure, utcnow
+from retrieval.normalize import fold
 
 OPEN_STATUSES = ("new", "acknowledged", "reopened", "transferred")  # "answered" and "closed" are not open
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read out on the phone
@@ -49,11 +50,13 @@ def open_ticket(
     candidates = candidates or []
     slug = procedure_slug or (candidates[0].get("slug") if candidates else None)
     procedure = session.scalar(select(Procedure).where(Procedure.slug == slug)) if slug else None
+    code = new_ticket_code()
     ticket = Ticket(
-        code=new_ticket_code(),
+        code=code,
         conversation_id=conversation_id,
         channel=channel,
         question=question,
+        search_text=fold(f"{code} {question}"),
         reason=reason,
         lang=lang,
         candidates=candidates,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Invalid, PermissionDenied
@@ -238,13 +238,15 @@ def claim(session: Session, actor: Actor, code: str, now: dt.datetime) -> Ticket
     ticket = ticket_for(session, actor, code, "claim", now)
     if ticket.assignee_id == actor.user_id and ticket.status == "acknowledged":
         return ticket  # claiming twice is harmless
-    if ticket.status not in WAITING:
+    released = ticket.status == "acknowledged" and ticket.assignee_id is None  # given back by its holder
+    if ticket.status not in WAITING and not released:
         holder = usernames(session, {ticket.assignee_id}).get(ticket.assignee_id) if ticket.assignee_id else None
         raise Conflict(f"ticket {ticket.code} is {ticket.status}" + (f", held by {holder}" if holder else ""))
     # One conditional UPDATE: the database lets exactly one of two concurrent claims match.
+    claimable = or_(Ticket.status.in_(WAITING), and_(Ticket.status == "acknowledged", Ticket.assignee_id.is_(None)))
     won = session.execute(
         update(Ticket)
-        .where(Ticket.id == ticket.id, Ticket.status.in_(WAITING))
+        .where(Ticket.id == ticket.id, claimable)
         .values(
             status="acknowledged",
             assignee_id=actor.user_id,
@@ -260,13 +262,25 @@ def claim(session: Session, actor: Actor, code: str, now: dt.datetime) -> Ticket
     return ticket
 
 
+def release(session: Session, actor: Actor, code: str, now: dt.datetime) -> Ticket:
+    """Give a held ticket back to the department's queue (unclaim); a colleague may claim it, its deadline stands."""
+    ticket = ticket_for(session, actor, code, "release", now)
+    if ticket.status != "acknowledged" or ticket.assignee_id is None:
+        raise Conflict(f"ticket {ticket.code} is held by nobody; there is nothing to give back")
+    _not_held_by_another(session, actor, ticket)
+    ticket.assignee_id = None
+    record_event(session, ticket, "released", actor=actor.username, user_id=actor.user_id, now=now)
+    return ticket
+
+
 def reply(
     session: Session, actor: Actor, code: str, text: str, now: dt.datetime, *, await_citizen: bool = False
 ) -> tuple[Ticket, int]:
     """Send the official's answer to the citizen (through the outbox); returns the ticket and the message id."""
     ticket = ticket_for(session, actor, code, "reply", now)
     _not_held_by_another(session, actor, ticket)
-    if ticket.status in WAITING:  # answering is acknowledging
+    if ticket.status in WAITING or (ticket.status == "acknowledged" and ticket.assignee_id is None):
+        # answering is acknowledging and owning
         ticket = claim(session, actor, code, now)
     message = reply_to_ticket(
         session, ticket.code, text, now=now, actor=actor.username, user_id=actor.user_id, await_citizen=await_citizen
@@ -418,6 +432,12 @@ def notifications_of(
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     return list(session.scalars(stmt.order_by(Notification.id.desc()).limit(min(limit, MAX_PAGE))))
+
+
+def unread_count(session: Session, actor: Actor) -> int:
+    """How many of the actor's notifications are unread."""
+    stmt = select(func.count()).where(Notification.user_id == actor.user_id, Notification.read_at.is_(None))
+    return session.scalar(stmt) or 0
 
 
 # -- helpers -----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,13 +182,13 @@ def codes_listed(page: Page) -> list[str]:
 
 
 def test_wrong_password_shows_the_form_again(live_server: str, history: History, desk: Page) -> None:
-    """A wrong password: 401, the form again with a clear message, and no cookie."""
+    """A wrong password: 401, the form again with a clear message, and no session cookie (only the CSRF one)."""
     with desk.expect_response(lambda r: r.url.endswith("/dashboard/login") and r.request.method == "POST") as sent:
         log_in(desk, live_server, "sup.alpha", "not the password")
     assert sent.value.status == 401
     expect(desk.get_by_role("alert")).to_contain_text("Sai tên đăng nhập hoặc mật khẩu")
     expect(desk.get_by_label("Tên đăng nhập")).to_have_value("sup.alpha")
-    assert desk.context.cookies() == []
+    assert [c["name"] for c in desk.context.cookies()] == ["motcua_csrf"]
 
 
 def test_admin_overview_charts_and_figures_lead_to_tickets(live_server: str, history: History, desk: Page) -> None:
@@ -284,10 +285,17 @@ def test_logout_forgets_the_session(live_server: str, history: History, desk: Pa
     expect(desk).to_have_url(f"{live_server}/dashboard/login?next=%2Fdashboard%2Fdepartments%2Fdept-beta")
 
 
+def csrf_of(page: httpx.Response) -> str:
+    """The CSRF token a dashboard page's forms carry."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
 def test_login_refuses_foreign_redirects_and_cross_site_posts(live_server: str, history: History) -> None:
     """After login only a dashboard path is followed; a sign-in posted from another site is refused."""
-    form = {"username": "chief.admin", "password": PASSWORD}
     with httpx.Client(base_url=live_server, timeout=30, follow_redirects=False) as client:
+        form = {"username": "chief.admin", "password": PASSWORD, "csrf": csrf_of(client.get("/dashboard/login"))}
         for target in ("https://evil.example/", "//evil.example/dashboard", "/api/tickets", "/dashboard/overdue"):
             response = client.post("/dashboard/login", data={**form, "next": target})
             assert response.status_code == 303
