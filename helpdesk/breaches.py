@@ -1,4 +1,5 @@
-"""Missed deadlines: mark each breach once, apologise to the citizen in their channel, tell the supervisors."""
+"""Deadlines: warn a working hour ahead, once; mark each breach once, apologise to the citizen in their channel, tell
+the supervisors and the ticket's holder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import ChatMessage, Conversation
@@ -16,15 +17,17 @@ from bot.texts import say
 from core.db import session_scope
 from helpdesk.events import SYSTEM, record_event
 from helpdesk.models import Ticket
+from helpdesk.notifications import notify_breach, notify_deadline_soon
 from helpdesk.outbox import enqueue
-from helpdesk.sla import VN, add_working_hours
-from helpdesk.tickets import WAITING, notify_supervisors
+from helpdesk.sla import VN, add_working_hours, default_calendar
+from helpdesk.tickets import WAITING
 from knowledge.models import utcnow
 
 logger = logging.getLogger(__name__)
 
 EXTENSION_HOURS = 4.0  # the new time promised in an apology: the urgent acknowledgement target (iHaNoi)
 BATCH = 500
+WARN_HOURS = 1.0  # the holder (or the department) hears of a running deadline this many working hours ahead
 
 
 def _watched() -> list[ColumnElement[bool]]:
@@ -63,19 +66,65 @@ def mark_breaches(session: Session, now: dt.datetime) -> list[str]:
             session, ticket, "breached", actor=SYSTEM, now=now, stage=stage, deadline=ticket.deadline.isoformat()
         )
         _apologise(session, ticket, stage, expected, now)
-        told = notify_supervisors(
-            session,
-            ticket,
-            "breached",
-            f"Ticket {ticket.code} missed its {'answer' if stage == 'resolve' else 'acknowledgement'} deadline "
-            f"({_local(ticket.deadline)}); the citizen was told to expect an answer by {_local(expected)}.",
-            now,
-        )
-        record_event(session, ticket, "supervisor_notified", actor=SYSTEM, now=now, supervisors=told)
+        told = notify_breach(session, ticket, stage, expected, now)
+        record_event(session, ticket, "supervisor_notified", actor=SYSTEM, now=now, notified=len(told))
         marked.append(ticket.code)
     if marked:
         logger.info("deadlines missed: %s", ", ".join(marked))
     return marked
+
+
+def warn_deadlines(session: Session, now: dt.datetime) -> list[str]:
+    """Warn of every running deadline less than a working hour away, once per deadline; returns the codes warned.
+
+    A warning stands for the deadline it was about: a new clock clears it (start_clock), and a deadline that moved
+    later (claimed: the resolution deadline runs now; resumed after a pause) is warned of again when it comes near.
+    """
+    calendar = default_calendar()
+    horizon = calendar.add_working_hours(now, WARN_HOURS)
+    # A warning older than an hour before the horizon can only be about an earlier deadline; younger ones, about
+    # these deadlines, are passed over in SQL so that they never fill the batch.
+    unwarned = or_(Ticket.deadline_warned_at.is_(None), Ticket.deadline_warned_at < horizon - dt.timedelta(hours=1))
+    near = [
+        ticket
+        for condition in _watched()
+        for ticket in session.scalars(
+            select(Ticket)
+            .where(condition, unwarned, Ticket.deadline > now, Ticket.deadline <= horizon)
+            .order_by(Ticket.deadline)
+            .limit(BATCH)
+        )
+    ]
+    warned = []
+    for ticket in near:
+        previous = ticket.deadline_warned_at
+        if previous is not None and calendar.working_hours_between(previous, ticket.deadline) <= WARN_HOURS:
+            continue  # this very deadline was warned of already
+        # Conditional on the marker as read: of two schedulers (two processes) exactly one warns.
+        same_marker = Ticket.deadline_warned_at.is_(None) if previous is None else Ticket.deadline_warned_at == previous
+        won = session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id, same_marker, Ticket.deadline == ticket.deadline)
+            .values(deadline_warned_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not won:
+            continue
+        session.refresh(ticket)
+        told = notify_deadline_soon(session, ticket, now)
+        record_event(
+            session,
+            ticket,
+            "deadline_warned",
+            actor=SYSTEM,
+            now=now,
+            deadline=ticket.deadline.isoformat(),
+            notified=len(told),
+        )
+        warned.append(ticket.code)
+    if warned:
+        logger.info("deadlines within a working hour: %s", ", ".join(warned))
+    return warned
 
 
 def _apologise(session: Session, ticket: Ticket, stage: str, expected: dt.datetime, now: dt.datetime) -> None:
@@ -122,20 +171,23 @@ def _local(moment: dt.datetime) -> str:
 
 
 class BreachScheduler:
-    """Marks breaches as they happen: sleeps until the next deadline (or `poll` seconds), then checks."""
+    """Marks breaches as they happen and warns of near deadlines: sleeps until the next deadline (or `poll` seconds,
+    which bounds how late a warning is), then checks."""
 
     def __init__(self, *, poll: float = 5.0, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.poll = poll
         self.clock = clock
 
     def check(self) -> tuple[list[str], float]:
-        """One pass: codes marked, and seconds to wait before the next pass."""
+        """One pass (breaches, then one-hour warnings): codes marked missed, and seconds to wait before the next."""
         now = self.clock()
         with session_scope() as session:
             marked = mark_breaches(session, now)
         with session_scope() as session:
+            warned = warn_deadlines(session, now)
+        with session_scope() as session:
             upcoming = next_deadline(session)
-        if len(marked) >= BATCH:
+        if len(marked) >= BATCH or len(warned) >= BATCH:
             return marked, 0.0  # more are due: go on at once
         wait = self.poll if upcoming is None else (upcoming - self.clock()).total_seconds()
         return marked, min(max(wait, 0.05), self.poll)

@@ -68,8 +68,13 @@ def enqueue(
     buttons: list[dict[str, str]],
     chat_message_id: int | None,
     reply_to: str | None = None,
+    *,
+    not_before: dt.datetime | None = None,
 ) -> None:
-    """Queue a message for a push channel, split to its length limit (buttons under the last part)."""
+    """Queue a message for a push channel, split to its length limit (buttons under the last part).
+
+    With `not_before` the message waits until then (staff notifications kept for the next working moment).
+    """
     limit = PUSH_CHANNELS.get(channel)
     if limit is None:
         return  # web chat reads its messages from the log; nothing to push
@@ -83,6 +88,7 @@ def enqueue(
                 text=part,
                 buttons=buttons if index == len(parts) - 1 else [],
                 reply_to=reply_to if index == 0 else None,
+                next_attempt_at=not_before or utcnow(),
             )
         )
 
@@ -99,7 +105,8 @@ def claim_due(session: Session, channels: list[str], now: dt.datetime, limit: in
         .order_by(OutboxMessage.id)
         .limit(limit)
     ).all()
-    # A chat whose earlier message waits for a retry gets nothing newer until that one is through.
+    # A chat whose earlier message waits for a retry gets nothing newer until that one is through. Only retries
+    # count (they carry their error): a message queued to wait (`not_before`, quiet hours) holds nothing back.
     postponed = dict(
         session.execute(
             select(OutboxMessage.channel + ":" + OutboxMessage.recipient, func.min(OutboxMessage.id))
@@ -107,6 +114,7 @@ def claim_due(session: Session, channels: list[str], now: dt.datetime, limit: in
                 OutboxMessage.status == "pending",
                 OutboxMessage.channel.in_(channels),
                 OutboxMessage.next_attempt_at > now,
+                OutboxMessage.last_error.is_not(None),
             )
             .group_by(OutboxMessage.channel, OutboxMessage.recipient)
         ).all()

@@ -14,6 +14,7 @@ from bot.texts import say
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from helpdesk.events import BOT, CITIZEN, record_event
 from helpdesk.models import Ticket
+from helpdesk.notifications import notify_new_ticket
 from helpdesk.outbox import enqueue
 from helpdesk.sla import add_working_hours, sla_targets, working_hours_between
 from knowledge.models import Procedure, utcnow
@@ -73,6 +74,7 @@ def open_ticket(
     session.add(ticket)
     session.flush()
     record_event(session, ticket, "created", actor=BOT, now=now, reason=reason, channel=channel)
+    notify_new_ticket(session, ticket, now)  # only here: a reused open ticket returned above is no news
     return ticket
 
 
@@ -105,6 +107,7 @@ def start_clock(session: Session, ticket: Ticket, now: dt.datetime) -> None:
     ticket.resolve_deadline = add_working_hours(now, targets.resolve_hours)
     ticket.deadline = ticket.ack_deadline
     ticket.ack_breached_at = ticket.resolve_breached_at = ticket.expected_at = ticket.paused_at = None
+    ticket.deadline_warned_at = None  # a new deadline gets its own one-hour warning
 
 
 def open_ticket_of(session: Session, conversation_id: int) -> Ticket | None:

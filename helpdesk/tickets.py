@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 from core.errors import Conflict, Invalid, PermissionDenied
 from helpdesk.accounts import Actor
 from helpdesk.events import CITIZEN, history, record_denial, record_event
-from helpdesk.models import Department, Notification, OutboxMessage, Ticket, TicketCount, TicketEvent, User
+from helpdesk.models import Department, OutboxMessage, Ticket, TicketCount, TicketEvent, User
+from helpdesk.notifications import notifications_of as notifications_of
+from helpdesk.notifications import notify, notify_citizen_answered, notify_transfer
+from helpdesk.notifications import unread_count as unread_count
 from helpdesk.service import OPEN_STATUSES, get_ticket, mark_resolved, reopen, reply_to_ticket, start_clock
 from helpdesk.sla import add_working_hours, default_calendar
 
@@ -322,13 +325,7 @@ def transfer(session: Session, actor: Actor, code: str, department: str, reason:
         target=target.slug,
         reason=reason,
     )
-    notify_supervisors(
-        session,
-        ticket,
-        "transferred",
-        f"Ticket {ticket.code} was transferred to your department from {source}: {reason}",
-        now,
-    )
+    notify_transfer(session, ticket, source, reason, now, actor_id=actor.user_id)
     return ticket
 
 
@@ -385,10 +382,11 @@ def set_urgency(session: Session, actor: Actor, code: str, urgency: str, now: dt
 
 
 def citizen_wrote(session: Session, ticket: Ticket, text: str, now: dt.datetime) -> None:
-    """The citizen wrote while an official owns the ticket: note it, and restart a paused clock."""
+    """The citizen wrote while an official owns the ticket: note it, restart a paused clock, tell the holder."""
     record_event(session, ticket, "citizen_message", actor=CITIZEN, now=now, text=text[:1000])
     if ticket.paused_at is not None:
         resume(session, ticket, now)
+    notify_citizen_answered(session, ticket, now)  # after resuming: the notice gives the deadline now running
 
 
 def resume(session: Session, ticket: Ticket, now: dt.datetime) -> None:
@@ -412,32 +410,12 @@ def resume(session: Session, ticket: Ticket, now: dt.datetime) -> None:
 
 
 # -- notifications -----------------------------------------------------------------------------------------
+# helpdesk.notifications sends and reads them; the readers stay importable from here for the routes.
 
 
 def notify_supervisors(session: Session, ticket: Ticket, kind: str, text: str, now: dt.datetime) -> int:
     """Leave a notification for every active supervisor of the ticket's department; returns how many."""
-    supervisors = session.scalars(
-        select(User.id).where(User.role == "supervisor", User.department == ticket.department, User.active)
-    ).all()
-    for user_id in supervisors:
-        session.add(Notification(user_id=user_id, ticket_id=ticket.id, kind=kind, text=text, created_at=now))
-    return len(supervisors)
-
-
-def notifications_of(
-    session: Session, actor: Actor, *, unread_only: bool = False, limit: int = 50
-) -> list[Notification]:
-    """The actor's notifications, newest first."""
-    stmt = select(Notification).where(Notification.user_id == actor.user_id)
-    if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
-    return list(session.scalars(stmt.order_by(Notification.id.desc()).limit(min(limit, MAX_PAGE))))
-
-
-def unread_count(session: Session, actor: Actor) -> int:
-    """How many of the actor's notifications are unread."""
-    stmt = select(func.count()).where(Notification.user_id == actor.user_id, Notification.read_at.is_(None))
-    return session.scalar(stmt) or 0
+    return len(notify(session, ticket, kind, text, now, recipients="supervisors"))
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
