@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from admin_api import (
     auth_routes,
     dashboard,
+    dashboard_inbox,
     dashboard_notifications,
     dashboard_staff,
     departments_routes,
@@ -123,6 +124,7 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
     app.include_router(tickets_routes.router)
     app.include_router(departments_routes.router)
     app.include_router(dashboard.router)
+    app.include_router(dashboard_inbox.router)
     app.include_router(dashboard_notifications.router)
     app.include_router(dashboard_staff.router)
     app.include_router(reports_routes.router)

@@ -36,7 +36,7 @@ from admin_api import charts
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import Invalid, MotcuaError, NotFound, PermissionDenied, Unauthenticated
-from helpdesk import reports, tickets
+from helpdesk import reports
 from helpdesk.accounts import (
     WRONG_CREDENTIALS,
     Actor,
@@ -609,12 +609,12 @@ def overview(
     bucket: BucketParam = None,
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:
-    """Admins: every department; supervisors go to their department, officials to the overdue list."""
+    """Admins: every department; supervisors go to their department, officials to their inbox."""
     if actor.role == "supervisor" and actor.department:
         target = f"{PREFIX}/departments/{actor.department}"
         return RedirectResponse(target + (f"?{request.url.query}" if request.url.query else ""), status_code=303)
     if actor.role != "admin":
-        return RedirectResponse(f"{PREFIX}/overdue", status_code=303)
+        return RedirectResponse(f"{PREFIX}/inbox", status_code=303)
     period = Period.parse(start, end)
     chosen = _bucket_for(period, bucket)
     ranking_month = _month_of(period, month)
@@ -770,41 +770,4 @@ def ticket_list(
         category=category,
         rows=rows,
         limit=reports.MAX_TICKET_ROWS,
-    )
-
-
-@router.get("/tickets/{code}")
-def ticket_page(code: Annotated[str, Path(max_length=40)], actor: ActorDep) -> Response:
-    """One ticket: the question, the bot's candidates, deadlines and the whole history."""
-    now = utcnow()
-    with session_scope() as session:
-        ticket, events, deliveries = tickets.detail(session, actor, code, now)
-        names = tickets.usernames(session, {ticket.assignee_id} if ticket.assignee_id else set())
-        summary = tickets.ticket_summary(ticket, now, names)
-        facts = {
-            **summary,
-            "reason": ticket.reason,
-            "excerpt": list(ticket.excerpt or []),
-            "candidates": list(ticket.candidates or []),
-            "ack_deadline": ticket.ack_deadline,
-            "resolve_deadline": ticket.resolve_deadline,
-            "first_response_at": ticket.first_response_at,
-            "resolved_at": ticket.resolved_at,
-            "first_response_hours": ticket.first_response_hours,
-            "resolution_hours": ticket.resolution_hours,
-            "apologies": ticket.apologies,
-            "rating": ticket.rating,
-        }
-        history = [
-            {"at": e.at, "kind": e.kind, "actor": e.actor, "department": e.department, "data": dict(e.data or {})}
-            for e in events
-        ]
-    return render(
-        "ticket.html",
-        actor,
-        title=(f"Yêu cầu {facts['code']}", f"Ticket {facts['code']}"),
-        current="tickets",
-        ticket=facts,
-        history=history,
-        deliveries={str(k): v for k, v in deliveries.items()},
     )

@@ -219,6 +219,8 @@ def test_admin_overview_charts_and_figures_lead_to_tickets(live_server: str, his
     desk.get_by_role("link", name=history.overdue["dept-alpha"][0]).click()
     expect(desk.get_by_role("heading", level=1)).to_contain_text(history.overdue["dept-alpha"][0])
     expect(desk.locator("blockquote.question")).to_have_text("Hồ sơ khai sinh nộp lâu chưa có kết quả")
+    expect(desk.locator(".conversation .mark").first).to_contain_text("Tạo yêu cầu")
+    desk.locator("details summary").click()  # the full audit trail, folded under the conversation
     expect(desk.locator(".timeline .event--created")).to_be_visible()
     shot(desk, "ticket")
 
@@ -265,9 +267,12 @@ def test_supervisor_sees_their_department_only(live_server: str, history: Histor
 
 
 def test_official_sees_overdue_and_tickets_but_no_reports(live_server: str, history: History, desk: Page) -> None:
-    """An official lands on the overdue list of their department; report pages are refused."""
+    """An official lands on their department's inbox; the overdue list is theirs too; report pages are refused."""
     log_in(desk, live_server, "off.alpha")
-    expect(desk).to_have_url(f"{live_server}/dashboard/overdue")
+    expect(desk).to_have_url(f"{live_server}/dashboard/inbox")
+    open_codes = sorted(desk.locator("table.inbox a.ticket-code").all_inner_texts())
+    assert open_codes == sorted(set(history.opened["dept-alpha"]) - set(history.answered["dept-alpha"]))
+    desk.goto(f"{live_server}/dashboard/overdue")
     assert sorted(desk.locator("table.overdue a.ticket-code").all_inner_texts()) == history.overdue["dept-alpha"]
     expect(desk.locator("main")).to_contain_text("báo cáo số liệu dành cho giám sát và quản trị viên")
     assert desk.goto(f"{live_server}/dashboard/departments/dept-alpha").status == 403
