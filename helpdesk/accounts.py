@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jwt
 from sqlalchemy import select, update
@@ -20,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
-from core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
+from helpdesk.events import record_denial, record_event
 from helpdesk.models import ApiToken, Department, User
 from knowledge.models import utcnow
 
@@ -32,6 +34,13 @@ USERNAME = re.compile(r"[a-z0-9._-]{3,80}")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 200  # the dashboard's login form takes no more
 MAX_FULL_NAME = 200
+PASSWORD_POLICY = (  # the rules of _check_password as the pages say them: Vietnamese, English
+    f"Ít nhất {MIN_PASSWORD} ký tự, không trùng tên đăng nhập, không phải một ký tự lặp lại.",
+    f"At least {MIN_PASSWORD} characters, not the username, not one character repeated.",
+)
+# Generated passwords are read off a screen and typed by hand: no 0/O, 1/l/I. 55 symbols x 16 = about 92 bits.
+GENERATED_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+GENERATED_GROUPS, GENERATED_GROUP_CHARS = 4, 4
 # scrypt with N=2^14, r=8, p=1: 16 MiB and ~50 ms per hash, the interactive-login parameters of the scrypt paper.
 # Stored in the hash itself, so they can be raised later without breaking existing passwords.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -84,11 +93,25 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def _check_password(password: str) -> None:
+def _check_password(password: str, username: str | None = None) -> None:
+    """Refuse a new password that is too short or long, the username itself, or one character repeated."""
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"field 'password': at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
         raise Invalid(f"field 'password': at most {MAX_PASSWORD} characters")
+    if len(set(password)) == 1:
+        raise Invalid("field 'password': must not be one character repeated")
+    if username and password.strip().casefold() == username.casefold():
+        raise Invalid("field 'password': must not be the username")
+
+
+def generate_password() -> str:
+    """A random password of four dash-separated groups of four unambiguous characters, e.g. 'k7Qm-x3Tp-…'."""
+    groups = (
+        "".join(secrets.choice(GENERATED_ALPHABET) for _ in range(GENERATED_GROUP_CHARS))
+        for _ in range(GENERATED_GROUPS)
+    )
+    return "-".join(groups)
 
 
 # --- users ---------------------------------------------------------------------------------------------------------
@@ -108,7 +131,7 @@ def create_user(
         raise Invalid(
             f"field 'username': {username!r} must be 3-80 characters of lower-case letters, digits, '.', '_' or '-'"
         )
-    _check_password(password)
+    _check_password(password, username)
     if role not in ROLES:
         raise Invalid(f"field 'role': {role!r} is not one of {', '.join(ROLES)}")
     if len(full_name) > MAX_FULL_NAME:
@@ -155,7 +178,7 @@ def list_users(session: Session) -> list[User]:
 
 def set_password(session: Session, username: str, password: str) -> User:
     """Give the user a new password."""
-    _check_password(password)
+    _check_password(password, username)
     user = get_user(session, username)
     user.password_hash = hash_password(password)
     session.flush()
@@ -202,6 +225,118 @@ class Actor:
     def of(cls, user: User) -> Actor:
         """The actor of a user row."""
         return cls(user_id=user.id, username=user.username, role=user.role, department=user.department)
+
+
+# --- staff from the dashboard: admins manage accounts, everyone changes their own password ------------------------
+
+
+def reactivate_user(session: Session, username: str) -> User:
+    """Let a deactivated user log in again; the API tokens revoked at deactivation stay revoked."""
+    user = get_user(session, username)
+    user.active = True
+    session.flush()
+    logger.info("user %s reactivated", username)
+    return user
+
+
+def require_admin(actor: Actor, action: str, now: dt.datetime, department: str | None = None) -> None:
+    """Refuse (audited) anyone but an admin; call it before the action's transaction writes anything."""
+    if actor.role == "admin":
+        return
+    reason = "staff accounts are managed by admins"
+    record_denial(None, department, actor=actor.username, user_id=actor.user_id, action=action, reason=reason, now=now)
+    raise PermissionDenied(f"{reason}; you are {actor.role} of {actor.department or 'no department'}")
+
+
+def _audit(session: Session, actor: Actor, kind: str, user: User, now: dt.datetime, **data: Any) -> None:
+    """An account change in the audit trail, under the department of the account changed."""
+    event = record_event(
+        session, None, kind, actor=actor.username, user_id=actor.user_id, now=now, username=user.username, **data
+    )
+    event.department = user.department
+
+
+def create_staff(
+    session: Session,
+    actor: Actor,
+    *,
+    username: str,
+    full_name: str,
+    role: str,
+    department: str | None,
+    password: str | None,
+    now: dt.datetime,
+) -> tuple[User, str | None]:
+    """An official or supervisor made by an admin; without a password one is generated and returned (once)."""
+    require_admin(actor, "staff:create", now, department)
+    if role not in DEPARTMENT_ROLES:
+        # an admin account is the keys to everything: it is made at the server, not by a click
+        raise Invalid(
+            f"field 'role': {role!r}; the dashboard creates officials and supervisors "
+            "(an admin is created with `motcua users create --role admin`)"
+        )
+    generated = None if password else generate_password()
+    user = create_user(
+        session,
+        username=username,
+        password=password or generated or "",
+        role=role,
+        department=department,
+        full_name=full_name,
+    )
+    _audit(session, actor, "user_created", user, now, role=role, generated_password=generated is not None)
+    return user, generated
+
+
+def reset_password(session: Session, actor: Actor, username: str, now: dt.datetime) -> str:
+    """Give a user a new random password and return it: the only time it exists outside its hash. Admins only."""
+    require_admin(actor, "staff:reset_password", now)
+    if username == actor.username:
+        raise Invalid("field 'username': change your own password on the account page (it asks for the current one)")
+    user = get_user(session, username)
+    password = generate_password()
+    user.password_hash = hash_password(password)
+    session.flush()
+    _audit(session, actor, "password_reset", user, now)
+    logger.info("password of user %s reset by %s", username, actor.username)
+    return password
+
+
+def set_active(session: Session, actor: Actor, username: str, active: bool, now: dt.datetime) -> User:
+    """Deactivate or reactivate a user (admins only); asking for the state it is in already changes nothing."""
+    require_admin(actor, "staff:set_active", now)
+    if username == actor.username and not active:
+        raise Invalid("field 'username': you cannot deactivate your own account; another admin can")
+    user = get_user(session, username)
+    if user.active == active:
+        return user
+    if active:
+        reactivate_user(session, username)
+    else:
+        deactivate_user(session, username, now)
+    _audit(session, actor, "user_reactivated" if active else "user_deactivated", user, now)
+    return user
+
+
+def change_own_password(
+    session: Session, actor: Actor, *, current: str, new: str, repeated: str | None = None, now: dt.datetime
+) -> User:
+    """Change the actor's own password after checking the current one (and that the new one was typed twice alike)."""
+    user = session.get(User, actor.user_id)
+    if user is None or user.username != actor.username or not user.active:
+        raise Unauthenticated("this account no longer exists or is deactivated; log in again")
+    if not verify_password(current, user.password_hash):
+        raise Invalid("field 'current_password': the current password is wrong")
+    if repeated is not None and new != repeated:
+        raise Invalid("field 'repeated': the two new passwords differ")
+    if new == current:
+        raise Invalid("field 'password': the new password must differ from the current one")
+    _check_password(new, user.username)
+    user.password_hash = hash_password(new)
+    session.flush()
+    _audit(session, actor, "password_changed", user, now)
+    logger.info("user %s changed their password", user.username)
+    return user
 
 
 # --- personal API tokens -------------------------------------------------------------------------------------------

@@ -15,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
-from core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from core.db import session_scope
+from core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from helpdesk import accounts
 from helpdesk.accounts import Actor
-from helpdesk.models import ApiToken, Department, User
+from helpdesk.models import ApiToken, Department, TicketEvent, User
 from knowledge.models import utcnow
 
 PASSWORD = "correct horse battery"
@@ -357,4 +358,242 @@ def test_no_password_or_token_reaches_the_log(
     accounts.revoke_token(session, token, utcnow())
     assert caplog.records
     for secret in (PASSWORD, "another password", token, token[4:20], access, row.token_hash):
+        assert secret not in caplog.text
+
+
+# --- the password policy and staff management from the dashboard --------------------------------------------------
+
+
+@pytest.fixture
+def admin(session: Session) -> Actor:
+    return Actor.of(accounts.create_user(session, username="root", password=PASSWORD, role="admin"))
+
+
+def _trail(session: Session) -> list[tuple[str, str, str | None, dict[str, object]]]:
+    events = session.scalars(select(TicketEvent).where(TicketEvent.ticket_id.is_(None)).order_by(TicketEvent.id))
+    return [(e.kind, e.actor, e.department, dict(e.data)) for e in events]
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("lan.nguyen", "field 'password': must not be the username"),
+        (" LAN.Nguyen ", "field 'password': must not be the username"),
+        ("aaaaaaaaaaaa", "field 'password': must not be one character repeated"),
+        ("        ", "field 'password': must not be one character repeated"),
+        ("short12", "field 'password': at least 8 characters"),
+    ],
+)
+def test_password_policy_refuses_weak_passwords_everywhere(
+    session: Session, department: str, official: User, password: str, message: str
+) -> None:
+    with pytest.raises(Invalid, match=re.escape(message)):
+        accounts.create_user(session, username="lan.nguyen", password=password, role="admin")
+    with pytest.raises(Invalid, match=re.escape(message)):
+        accounts.set_password(session, "lan.nguyen", password)
+    assert accounts.authenticate(session, "lan.nguyen", PASSWORD) is official  # the old one still works
+
+
+def test_the_policy_is_stated_in_both_languages() -> None:
+    vi, en = accounts.PASSWORD_POLICY
+    assert vi == "Ít nhất 8 ký tự, không trùng tên đăng nhập, không phải một ký tự lặp lại."
+    assert en == "At least 8 characters, not the username, not one character repeated."
+
+
+def test_generated_passwords_are_long_unambiguous_and_distinct() -> None:
+    generated = {accounts.generate_password() for _ in range(500)}
+    assert len(generated) == 500
+    for password in generated:
+        assert re.fullmatch(r"[a-km-zA-HJ-NP-Z2-9]{4}(-[a-km-zA-HJ-NP-Z2-9]{4}){3}", password), password
+        assert not set(password) & set("0O1lI")
+        accounts._check_password(password, "someone")  # it passes the policy it is made for
+    # 16 symbols out of 55: about 92 bits, beyond any guessing through a login form
+    assert len(accounts.GENERATED_ALPHABET) == 55
+
+
+def test_an_admin_creates_staff_with_a_generated_or_a_typed_password(
+    session: Session, department: str, admin: Actor
+) -> None:
+    user, generated = accounts.create_staff(
+        session,
+        admin,
+        username="minh",
+        full_name="Trần Minh",
+        role="supervisor",
+        department=department,
+        password=None,
+        now=NOW,
+    )
+    assert generated is not None
+    assert accounts.authenticate(session, "minh", generated) is user
+    assert (user.role, user.department, user.full_name, user.active) == ("supervisor", department, "Trần Minh", True)
+    typed, none = accounts.create_staff(
+        session,
+        admin,
+        username="hoa",
+        full_name="",
+        role="official",
+        department=department,
+        password=PASSWORD,
+        now=NOW,
+    )
+    assert none is None
+    assert accounts.authenticate(session, "hoa", PASSWORD) is typed
+    with pytest.raises(Invalid, match="the dashboard creates officials and supervisors"):
+        accounts.create_staff(
+            session, admin, username="boss", full_name="", role="admin", department=None, password=PASSWORD, now=NOW
+        )
+    with pytest.raises(Invalid, match="field 'department': officials and supervisors need a department"):
+        accounts.create_staff(
+            session, admin, username="nodept", full_name="", role="official", department=None, password=None, now=NOW
+        )
+    with pytest.raises(Conflict, match="user 'minh' already exists"):
+        accounts.create_staff(
+            session,
+            admin,
+            username="minh",
+            full_name="",
+            role="official",
+            department=department,
+            password=None,
+            now=NOW,
+        )
+    assert [u.username for u in accounts.list_users(session)] == ["hoa", "minh", "root"]
+    trail = _trail(session)
+    assert trail == [
+        ("user_created", "root", department, {"username": "minh", "role": "supervisor", "generated_password": True}),
+        ("user_created", "root", department, {"username": "hoa", "role": "official", "generated_password": False}),
+    ]
+
+
+def test_a_reset_password_is_new_random_and_replaces_the_old(session: Session, official: User, admin: Actor) -> None:
+    first = accounts.reset_password(session, admin, "lan.nguyen", NOW)
+    assert accounts.authenticate(session, "lan.nguyen", first) is official
+    with pytest.raises(Unauthenticated):
+        accounts.authenticate(session, "lan.nguyen", PASSWORD)
+    second = accounts.reset_password(session, admin, "lan.nguyen", NOW)
+    assert second != first
+    with pytest.raises(Unauthenticated):
+        accounts.authenticate(session, "lan.nguyen", first)
+    with pytest.raises(Invalid, match="change your own password on the account page"):
+        accounts.reset_password(session, admin, "root", NOW)
+    with pytest.raises(NotFound, match="no user 'ghost'"):
+        accounts.reset_password(session, admin, "ghost", NOW)
+    assert [kind for kind, *_ in _trail(session)] == ["password_reset", "password_reset"]
+    assert all(first not in str(data) and second not in str(data) for *_, data in _trail(session))
+
+
+def test_deactivate_and_reactivate_from_the_dashboard(session: Session, official: User, admin: Actor) -> None:
+    _row, token = accounts.issue_token(session, official, now=NOW)
+    assert accounts.set_active(session, admin, "lan.nguyen", False, NOW) is official
+    assert accounts.set_active(session, admin, "lan.nguyen", False, NOW).active is False  # again: no change
+    with pytest.raises(Unauthenticated, match="deactivated"):
+        accounts.authenticate(session, "lan.nguyen", PASSWORD)
+    accounts.set_active(session, admin, "lan.nguyen", True, NOW)
+    accounts.set_active(session, admin, "lan.nguyen", True, NOW)
+    assert accounts.authenticate(session, "lan.nguyen", PASSWORD) is official
+    with pytest.raises(Unauthenticated, match="revoked"):  # reactivation does not bring old API tokens back
+        accounts.actor_from_bearer(session, token, NOW)
+    with pytest.raises(Invalid, match="you cannot deactivate your own account"):
+        accounts.set_active(session, admin, "root", False, NOW)
+    with pytest.raises(NotFound, match="no user 'ghost'"):
+        accounts.set_active(session, admin, "ghost", False, NOW)
+    assert [(kind, actor, dept) for kind, actor, dept, _ in _trail(session)] == [
+        ("user_deactivated", "root", "civil-status"),
+        ("user_reactivated", "root", "civil-status"),
+    ]
+    assert accounts.reactivate_user(session, "lan.nguyen").active is True
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "repeated", "message"),
+    [
+        ("wrong password", "a brand new one", "a brand new one", "field 'current_password': the current password"),
+        (PASSWORD, "a brand new one", "a brand new two", "field 'repeated': the two new passwords differ"),
+        (PASSWORD, PASSWORD, PASSWORD, "field 'password': the new password must differ from the current one"),
+        (PASSWORD, "lan.nguyen", "lan.nguyen", "field 'password': must not be the username"),
+        (PASSWORD, "zzzzzzzzz", "zzzzzzzzz", "field 'password': must not be one character repeated"),
+        (PASSWORD, "short", "short", "field 'password': at least 8 characters"),
+    ],
+)
+def test_changing_my_password_checks_the_current_one_and_the_policy(
+    session: Session, official: User, current: str, new: str, repeated: str, message: str
+) -> None:
+    me = Actor.of(official)
+    with pytest.raises(Invalid, match=re.escape(message)):
+        accounts.change_own_password(session, me, current=current, new=new, repeated=repeated, now=NOW)
+    assert accounts.authenticate(session, "lan.nguyen", PASSWORD) is official
+    assert _trail(session) == []
+
+
+def test_changing_my_password(session: Session, official: User) -> None:
+    me = Actor.of(official)
+    accounts.change_own_password(
+        session, me, current=PASSWORD, new="a brand new one", repeated="a brand new one", now=NOW
+    )
+    assert accounts.authenticate(session, "lan.nguyen", "a brand new one") is official
+    with pytest.raises(Unauthenticated):
+        accounts.authenticate(session, "lan.nguyen", PASSWORD)
+    assert _trail(session) == [("password_changed", "lan.nguyen", "civil-status", {"username": "lan.nguyen"})]
+    accounts.deactivate_user(session, "lan.nguyen")
+    with pytest.raises(Unauthenticated, match="log in again"):
+        accounts.change_own_password(session, me, current="a brand new one", new="another one", now=NOW)
+
+
+def test_staff_management_is_for_admins_and_refusals_are_audited(settings: Settings) -> None:
+    # A refusal is audited in a transaction of its own, so the setup is committed first (SQLite has one writer).
+    with session_scope() as session:
+        session.add_all([Department(slug="civil-status", name="Tư pháp"), Department(slug="land", name="Đất đai")])
+        session.flush()
+        people = [
+            Actor.of(accounts.create_user(session, username=name, password=PASSWORD, role=role, department=dept))
+            for name, role, dept in [
+                ("lan", "official", "civil-status"),
+                ("sam", "supervisor", "civil-status"),
+                ("thu", "supervisor", "land"),
+            ]
+        ]
+    for actor in people:
+        with session_scope() as session:
+            attempts = [
+                lambda s, a=actor: accounts.create_staff(
+                    s,
+                    a,
+                    username="new.one",
+                    full_name="",
+                    role="official",
+                    department="civil-status",
+                    password=None,
+                    now=NOW,
+                ),
+                lambda s, a=actor: accounts.reset_password(s, a, "lan" if a.username != "lan" else "sam", NOW),
+                lambda s, a=actor: accounts.set_active(s, a, "lan" if a.username != "lan" else "sam", False, NOW),
+            ]
+            for attempt in attempts:
+                with pytest.raises(PermissionDenied, match=f"managed by admins; you are {actor.role} of"):
+                    attempt(session)
+    with session_scope() as session:
+        denied = session.scalars(select(TicketEvent).where(TicketEvent.kind == "denied").order_by(TicketEvent.id))
+        assert [(e.actor, e.data["action"]) for e in denied] == [
+            (actor.username, action)
+            for actor in people
+            for action in ("staff:create", "staff:reset_password", "staff:set_active")
+        ]
+        assert [u.username for u in accounts.list_users(session)] == ["lan", "sam", "thu"]
+        assert all(u.active for u in accounts.list_users(session))
+        assert all(accounts.authenticate(session, u, PASSWORD) for u in ("lan", "sam", "thu"))
+
+
+def test_no_generated_or_changed_password_reaches_the_log(
+    session: Session, department: str, official: User, admin: Actor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _user, generated = accounts.create_staff(
+        session, admin, username="minh", full_name="", role="official", department=department, password=None, now=NOW
+    )
+    reset = accounts.reset_password(session, admin, "minh", NOW)
+    accounts.change_own_password(session, Actor.of(official), current=PASSWORD, new="my secret words", now=NOW)
+    assert "password of user minh reset by root" in caplog.text
+    for secret in (generated, reset, "my secret words", PASSWORD):
+        assert secret
         assert secret not in caplog.text
