@@ -16,6 +16,7 @@ from bot.models import ChatMessage, Conversation, Feedback, InboundUpdate
 from bot.texts import say, ui_lang
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from helpdesk.models import Ticket
+from helpdesk.notifications import link_telegram
 from helpdesk.outbox import enqueue
 from helpdesk.service import get_ticket, open_ticket, open_ticket_of, rate_ticket, reopen_ticket, tickets_of
 from helpdesk.sla import VN
@@ -278,7 +279,21 @@ class ConversationEngine:
                 return Outcome("tickets", [Reply(say("no_tickets", lang))])
             lines = [say("tickets", lang)] + [_ticket_line(t) for t in tickets]
             return Outcome("tickets", [Reply("\n".join(lines))])
+        if command == "/link":
+            return self._link(session, conv, arg.strip(), lang)
         return Outcome("help", [Reply(say("help", lang))])
+
+    def _link(self, session: Session, conv: Conversation, code: str, lang: str) -> Outcome:
+        """An official links this Telegram chat to their account for notifications (`/link CODE`)."""
+        if conv.channel != "telegram":
+            return Outcome("link", [Reply(say("link_telegram_only", lang))])
+        if not code:
+            return Outcome("link", [Reply(say("link_usage", lang))])
+        try:
+            user = link_telegram(session, code, conv.user_key, self.clock())
+        except Invalid:
+            return Outcome("link_refused", [Reply(say("link_wrong", lang))])
+        return Outcome("linked", [Reply(say("link_done", lang, username=user.username))])
 
     def _topic(self, session: Session, lang: str, category: str) -> Outcome:
         curated = select(Procedure).where(Procedure.origin != "national")

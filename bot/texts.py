@@ -84,6 +84,28 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "We apologise: your ticket {code} was not answered in time (due {deadline}). "
         "The head of the department has been told; you will have an answer by {expected}.",
     },
+    "link_usage": {
+        "vi": "Cán bộ nhận thông báo qua Telegram: lấy mã liên kết ở trang Thông báo của bảng điều khiển, "
+        "rồi gửi /link MÃ cho tôi.",
+        "en": "Staff get notifications on Telegram: take a link code from the dashboard's Notifications page, "
+        "then send me /link CODE.",
+    },
+    "link_done": {
+        "vi": "Đã liên kết Telegram với tài khoản {username}. Thông báo về yêu cầu sẽ được gửi đến đây; "
+        "ngoài giờ làm việc chỉ gửi ngay các yêu cầu trễ hạn.",
+        "en": "Telegram is now linked to the account {username}. Ticket notifications will come here; "
+        "outside working hours only missed deadlines are sent at once.",
+    },
+    "link_wrong": {
+        "vi": "Mã liên kết không đúng hoặc đã hết hạn (mã dùng được 15 phút, một lần). "
+        "Hãy lấy mã mới ở trang Thông báo của bảng điều khiển.",
+        "en": "The link code is wrong or has expired (a code works once, for 15 minutes). "
+        "Take a new one from the dashboard's Notifications page.",
+    },
+    "link_telegram_only": {
+        "vi": "Liên kết tài khoản cán bộ chỉ thực hiện được trong Telegram: gửi /link MÃ cho bot Telegram.",
+        "en": "Linking a staff account works in Telegram only: send /link CODE to the Telegram bot.",
+    },
     "card_check": {
         "vi": "Thông tin có thể thay đổi; hãy kiểm tra trên Cổng Dịch vụ công quốc gia trước khi nộp.",
         "en": "Details can change; please check the National Public Service Portal before filing.",
