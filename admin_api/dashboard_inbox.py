@@ -328,9 +328,6 @@ def _act(
     repeated = False
     try:
         with session_scope() as session:
-            # Access first: a refusal is audited in a transaction of its own, which must not wait behind this
-            # one's write of the form key (SQLite has one writer).
-            tickets.ticket_for(session, actor, code, action, now)
             record_submission(session, submission, actor.user_id, now)
             do(session, now)
     except AlreadySubmitted:

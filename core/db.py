@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -162,11 +163,37 @@ def alembic_config(connection: Connection) -> Any:
     return cfg
 
 
+# Work to do once the current transaction has ended (committed or rolled back), see after_transaction.
+_after_transaction: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "after_transaction", default=None
+)
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
-    with _session_factory(get_engine(url)).begin() as session:
-        yield session
+    """One transaction: commit on success, roll back on any error; then what after_transaction asked for."""
+    pending: list[Callable[[], None]] = []
+    token = _after_transaction.set(pending)
+    try:
+        with _session_factory(get_engine(url)).begin() as session:
+            yield session
+    finally:
+        _after_transaction.reset(token)
+        for work in pending:
+            work()
+
+
+def after_transaction(work: Callable[[], None]) -> None:
+    """Run work once the innermost session_scope has ended, whether it committed or not (now, outside any).
+
+    For records that must outlive a failing transaction without waiting for it: written in a transaction of its
+    own while the first one still holds SQLite's single write lock, they would wait for it forever.
+    """
+    pending = _after_transaction.get()
+    if pending is None:
+        work()
+    else:
+        pending.append(work)
 
 
 @lru_cache(maxsize=32)

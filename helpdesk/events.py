@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import session_scope
+from core.db import after_transaction, session_scope
 from helpdesk.models import Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
@@ -51,19 +51,24 @@ def record_denial(
     reason: str,
     now: dt.datetime,
 ) -> None:
-    """Audit a refused attempt in its own transaction: the request fails, the record of it must not."""
-    with session_scope() as session:
-        session.add(
-            TicketEvent(
-                ticket_id=ticket_id,
-                kind="denied",
-                actor=actor,
-                user_id=user_id,
-                department=department,
-                at=now,
-                data={"action": action, "reason": reason},
+    """Audit a refused attempt in a transaction of its own, once the request's has ended: the request fails (its
+    transaction rolls back), the record of the attempt must not."""
+
+    def write() -> None:
+        with session_scope() as session:
+            session.add(
+                TicketEvent(
+                    ticket_id=ticket_id,
+                    kind="denied",
+                    actor=actor,
+                    user_id=user_id,
+                    department=department,
+                    at=now,
+                    data={"action": action, "reason": reason},
+                )
             )
-        )
+
+    after_transaction(write)
     logger.warning("access denied: %s tried %s (%s)", actor, action, reason)
 
 
