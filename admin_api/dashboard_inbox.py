@@ -112,7 +112,8 @@ def _inbox_context(actor: Actor, query: inbox.InboxQuery) -> dict[str, Any]:
         merged = {"view": query.view, **kept, **change}
         return f"{PREFIX}/inbox?" + urlencode({k: v for k, v in merged.items() if v not in ("", None, 1)})
 
-    stamp_source = repr((found.counts, [(r["code"], r["status"], r["assignee"], r["due"]) for r in found.rows]))
+    shown = [*found.arrivals, *found.rows]
+    stamp_source = repr((found.counts, [(r["code"], r["status"], r["assignee"], r["due"]) for r in shown]))
     return {
         "query": query,
         "found": found,

@@ -95,6 +95,14 @@ def fill(tickets: int, seed: int) -> dict[str, str]:
             "admin": issue_token(session, admin, name="bench", now=now)[1],
             "official": issue_token(session, official, name="bench", now=now)[1],
         }
+        for department in departments:  # one more official a department, for the inbox benchmark's watcher
+            create_user(
+                session,
+                username=f"bench.watch.{department}",
+                password="bench-password-1",
+                role="official",
+                department=department,
+            )
         officials = {d: list(session.scalars(select(User.id).where(User.department == d))) for d in departments}
         conversation_rows = [
             {
@@ -129,6 +137,7 @@ def fill(tickets: int, seed: int) -> dict[str, str]:
                         "channel": "telegram",
                         "lang": "vi",
                         "question": f"Câu hỏi thử số {i} về thủ tục hành chính",
+                        "search_text": f"mc-b{i:07d} cau hoi thu so {i} ve thu tuc hanh chinh",
                         "excerpt": [],
                         "candidates": [],
                         "reason": "low_confidence",

@@ -37,6 +37,10 @@ MAX_PAGE_NUMBER = 10_000
 SOON_HOURS = 1.0  # a running deadline this close (working hours) is shown as "due soon"
 EXCERPT_CHARS = 160
 CODE_SHAPE = re.compile(r"MC-[A-Z0-9]{6}")
+# Whatever the deadline order puts first, the newest unassigned tickets show above it for a while, so that a new
+# hand-off is seen at once by whoever watches the inbox.
+ARRIVAL_MINUTES = 120
+ARRIVALS_SHOWN = 5
 MAX_SEARCH_WORDS = 8
 
 
@@ -62,6 +66,7 @@ class InboxPage:
     counts: dict[str, int]
     department: str | None
     pages: int
+    arrivals: list[dict[str, Any]]  # the newest unassigned tickets (open and unassigned views, first page)
 
 
 def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: dt.datetime) -> InboxPage:
@@ -84,13 +89,34 @@ def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: dt.dateti
         .limit(query.per_page)
         .offset((query.page - 1) * query.per_page)
     ).all()
-    titles = procedure_titles(session, {t.procedure_slug for t, _ in rows if t.procedure_slug})
+    fresh = arrivals(session, scope, now) if query.view in ("open", "unassigned") and query.page == 1 else []
+    titles = procedure_titles(session, {t.procedure_slug for t, _ in [*rows, *fresh] if t.procedure_slug})
     return InboxPage(
         rows=[_row(ticket, assignee, titles, now) for ticket, assignee in rows],
         total=total,
         counts=view_counts(session, actor, department, now),
         department=department,
         pages=max(1, -(-total // query.per_page)),
+        arrivals=[_row(ticket, assignee, titles, now) for ticket, assignee in fresh],
+    )
+
+
+def arrivals(session: Session, scope: list[ColumnElement[bool]], now: dt.datetime) -> list[Any]:
+    """The newest open, unassigned tickets of the last ARRIVAL_MINUTES, newest first."""
+    since = now - dt.timedelta(minutes=ARRIVAL_MINUTES)
+    return list(
+        session.execute(
+            select(Ticket, User.username)
+            .outerjoin(User, User.id == Ticket.assignee_id)
+            .where(
+                *scope,
+                Ticket.created_at >= since,
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.assignee_id.is_(None),
+            )
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(ARRIVALS_SHOWN)
+        ).all()
     )
 
 

@@ -11,7 +11,7 @@
 
 (function () {
   const POLL_MS = 3000;
-  const BADGE_EVERY = 5; // unread count: every fifth poll
+  const BADGE_EVERY = 1; // the unread count too: a new ticket's notification shows within one poll
   const csrf = document.body.dataset.csrf || "";
 
   function visible() {

@@ -165,6 +165,28 @@ def test_channel_and_language_filters_and_paging(session: Session, people: dict[
         inbox_page(session, people["anh"], InboxQuery(page=0), now)
 
 
+def test_new_hand_offs_show_above_the_deadline_order(session: Session, people: dict[str, Actor]) -> None:
+    now = MONDAY_9 + dt.timedelta(hours=3)
+    old = ticket(session, "Hỏi từ tuần trước", at=MONDAY_9 - dt.timedelta(days=3))
+    taken = ticket(session, "Đã có người nhận", at=now - dt.timedelta(minutes=20))
+    first = ticket(session, "Mới thứ nhất", at=now - dt.timedelta(minutes=30))
+    second = ticket(session, "Mới thứ hai", at=now - dt.timedelta(minutes=5))
+    ticket(session, "Phòng khác", department="dat-dai", at=now - dt.timedelta(minutes=1))
+    tickets.claim(session, people["binh"], taken.code, now)
+    session.commit()
+    page = inbox_page(session, people["anh"], InboxQuery(), now)
+    assert [r["code"] for r in page.arrivals] == [second.code, first.code]  # newest first, unassigned, ours
+    assert codes(page)[0] == old.code  # the table keeps the deadline order
+    assert [r["code"] for r in inbox_page(session, people["anh"], InboxQuery(view="unassigned"), now).arrivals] == [
+        second.code,
+        first.code,
+    ]
+    assert inbox_page(session, people["anh"], InboxQuery(view="mine"), now).arrivals == []
+    assert inbox_page(session, people["anh"], InboxQuery(per_page=2, page=2), now).arrivals == []
+    later = now + dt.timedelta(minutes=inbox.ARRIVAL_MINUTES - 10)  # the first one arrived too long ago
+    assert [r["code"] for r in inbox_page(session, people["anh"], InboxQuery(), later).arrivals] == [second.code]
+
+
 def test_due_states() -> None:
     now = MONDAY_9
     opened = Ticket(code="MC-X", status="new", deadline=add_working_hours(now, 0.5))
