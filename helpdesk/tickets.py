@@ -14,9 +14,9 @@ from core.errors import Conflict, Invalid, PermissionDenied
 from helpdesk.accounts import Actor
 from helpdesk.events import CITIZEN, history, record_denial, record_event
 from helpdesk.models import Department, OutboxMessage, Ticket, TicketCount, TicketEvent, User
-from helpdesk.notifications import notifications_of as notifications_of
-from helpdesk.notifications import notify, notify_citizen_answered, notify_transfer
-from helpdesk.notifications import unread_count as unread_count
+from helpdesk.notifications import notifications_of as notifications_of  # re-exported: the routes read them here
+from helpdesk.notifications import notify_citizen_answered, notify_transfer
+from helpdesk.notifications import unread_count as unread_count  # re-exported: the dashboard's header badge
 from helpdesk.service import OPEN_STATUSES, get_ticket, mark_resolved, reopen, reply_to_ticket, start_clock
 from helpdesk.sla import add_working_hours, default_calendar
 
@@ -407,15 +407,6 @@ def resume(session: Session, ticket: Ticket, now: dt.datetime) -> None:
         now=now,
         paused_hours=round(calendar.working_hours_between(paused_at, now), 3),
     )
-
-
-# -- notifications -----------------------------------------------------------------------------------------
-# helpdesk.notifications sends and reads them; the readers stay importable from here for the routes.
-
-
-def notify_supervisors(session: Session, ticket: Ticket, kind: str, text: str, now: dt.datetime) -> int:
-    """Leave a notification for every active supervisor of the ticket's department; returns how many."""
-    return len(notify(session, ticket, kind, text, now, recipients="supervisors"))
 
 
 # -- helpers -----------------------------------------------------------------------------------------------

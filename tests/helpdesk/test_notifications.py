@@ -280,6 +280,20 @@ def test_a_new_clock_resets_the_warning_and_paused_tickets_get_none(session: Ses
     assert warn_deadlines(session, paused.deadline - dt.timedelta(minutes=10)) == []
 
 
+def test_a_deadline_moved_by_a_pause_is_warned_of_again(session: Session, desk: Desk) -> None:
+    ticket = new_ticket(session)
+    tickets.claim(session, desk.alice, ticket.code, MONDAY_9)  # answer by Monday 30 November, 09:00
+    assert warn_deadlines(session, vn(30, 8, 15)) == [ticket.code]
+    tickets.reply(session, desk.alice, ticket.code, "Bạn gửi thêm giấy tờ nhé", vn(30, 8, 30), await_citizen=True)
+    tickets.citizen_wrote(session, ticket, "Đây ạ", vn(1, 10, month=12))  # half an hour left, from now
+    session.commit()
+    assert ticket.deadline == vn(1, 10, 30, month=12)
+    assert warn_deadlines(session, vn(1, 10, 1, month=12)) == [ticket.code]
+    assert warn_deadlines(session, vn(1, 10, 2, month=12)) == []
+    session.commit()
+    assert told(session, "deadline_soon") == {"alice": ["deadline_soon"] * 2}
+
+
 def test_two_schedulers_warn_once(session: Session, desk: Desk) -> None:
     ticket = new_ticket(session)
     barrier = threading.Barrier(2)
