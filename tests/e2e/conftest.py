@@ -51,3 +51,44 @@ def page_errors(page: Page) -> list[str]:
     page.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
     page.on("dialog", lambda dialog: errors.append(f"dialog opened: {dialog.message}"))
     return errors
+
+
+# WCAG 2.1 contrast of every visible text element's colour against the background it is painted on (the nearest
+# ancestor with an opaque background), computed in the browser; normal text needs 4.5:1, large text 3:1.
+CONTRAST_SCRIPT = """
+() => {
+  const lum = (rgb) => {
+    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => {
+    for (let node = el; node; node = node.parentElement) {
+      const c = parse(getComputedStyle(node).backgroundColor);
+      if (c.length >= 3 && (c.length === 3 || c[3] === 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const problems = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim());
+    const text = own.map((n) => n.textContent.trim()).join(" ");
+    if (!text || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || Number(style.opacity) === 0) continue;
+    const fg = parse(style.color).slice(0, 3), bg = background(el);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    const where = `<${el.tagName.toLowerCase()} class="${el.className}">`;
+    if (ratio < needed) problems.push(`${ratio.toFixed(2)} < ${needed}: ${where} ${text.slice(0, 40)}`);
+  }
+  return problems;
+}
+"""
+
+
+def contrast_problems(page: Page) -> list[str]:
+    """Text on the page whose contrast with its background is below WCAG AA."""
+    return list(page.evaluate(CONTRAST_SCRIPT))

@@ -20,6 +20,7 @@ from helpdesk.models import Ticket
 from helpdesk.reply_templates import save_template
 from helpdesk.service import open_ticket
 from knowledge.models import utcnow
+from tests.e2e.conftest import contrast_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -117,8 +118,11 @@ def test_a_hand_off_reaches_the_official_live_and_the_reply_and_rating_go_round(
     expect(row).to_contain_text("Đăng ký khai sinh")  # the procedure
     expect(official.locator(".tab--unassigned .count")).to_have_text("1")
     shot(official, "inbox_live")
+    assert contrast_problems(official) == []
 
-    official.get_by_role("link", name=code).click()
+    arrived = official.locator(".arrivals").get_by_role("link", name=code)  # also listed as just arrived
+    expect(arrived).to_be_visible()
+    arrived.click()
     expect(official.get_by_role("heading", level=1)).to_contain_text(code)
     expect(official.locator("#conversation")).to_contain_text("Thủ tục đăng ký khai sinh cho con")
     official.get_by_role("button", name="Nhận yêu cầu").click()
@@ -151,6 +155,7 @@ def test_a_hand_off_reaches_the_official_live_and_the_reply_and_rating_go_round(
     expect(official.locator("#rating")).to_contain_text("5/5", timeout=WAIT_MS)
     expect(official.locator("#conversation .mark").last).to_contain_text("Công dân đánh giá")
     shot(official, "ticket_rated")
+    assert contrast_problems(official) == []
 
 
 def test_two_officials_on_one_ticket_see_each_other_and_the_second_claim_is_refused(staffed: str, pages) -> None:  # noqa: ANN001
@@ -171,7 +176,11 @@ def test_two_officials_on_one_ticket_see_each_other_and_the_second_claim_is_refu
         )
         code = ticket.code
         assert ticket.department == "civil-status"
-    lan, minh = pages("lan"), pages("minh")
+    lan, minh, thu = pages("lan"), pages("minh"), pages("thu")
+    log_in(thu, base, "thu.truong")  # the supervisor watches the department's inbox
+    thu.goto(f"{base}/dashboard/inbox")
+    watched = thu.locator("table.inbox tr", has=thu.get_by_role("link", name=code))
+    expect(watched.locator("td[data-label^='Cán bộ']")).to_have_text("—")
     for page, username in ((lan, "lan.hotich"), (minh, "minh.hotich")):
         log_in(page, base, username)
         page.goto(f"{base}/dashboard/tickets/{code}")
@@ -184,6 +193,7 @@ def test_two_officials_on_one_ticket_see_each_other_and_the_second_claim_is_refu
     expect(lan.get_by_role("status")).to_contain_text("Bạn đã nhận yêu cầu này")
     # Minh's page still offers the claim (he pressed before seeing the change): the server refuses it, on the page
     expect(minh.locator("#assignee")).to_have_text("lan.hotich", timeout=WAIT_MS)  # the live part caught up
+    expect(watched.locator("td[data-label^='Cán bộ']")).to_have_text("lan.hotich", timeout=WAIT_MS)  # and the inbox
     with minh.expect_response(lambda r: r.url.endswith(f"/tickets/{code}/claim")) as answered:
         minh.get_by_role("button", name="Nhận yêu cầu").click()
     assert answered.value.status == 409
@@ -191,3 +201,48 @@ def test_two_officials_on_one_ticket_see_each_other_and_the_second_claim_is_refu
     expect(alert).to_contain_text("held by lan.hotich")
     expect(alert).to_contain_text("Không thực hiện được")
     shot(minh, "claim_conflict")
+    assert contrast_problems(minh) == []
+
+
+def test_waiting_for_the_citizen_then_their_answer_shows_live_and_the_card_goes_in_one_click(
+    staffed: str, pages  # noqa: ANN001
+) -> None:
+    base = staffed
+    session_id = "citizen-awaiting-reply-0001"
+    with session_scope() as session:
+        conversation = Conversation(channel="web", user_key=session_id, state={})
+        session.add(conversation)
+        session.flush()
+        code = open_ticket(
+            session,
+            conversation_id=conversation.id,
+            channel="web",
+            question="Bản sao trích lục khai sinh cần giấy tờ gì?",
+            reason="asked_for_person",
+            lang="vi",
+            now=utcnow(),
+            procedure_slug="civil-status-extract-copy",
+        ).code
+    lan = pages("lan")
+    log_in(lan, base, "lan.hotich")
+    lan.goto(f"{base}/dashboard/tickets/{code}")
+    lan.get_by_role("link", name="Chèn thẻ thủ tục").click()  # the procedure's card, in the citizen's language
+    box = lan.locator("#reply-text")
+    expect(box).to_have_value(re.compile(r"^📄 .*trích lục", re.I | re.S))
+    assert "insert=card" not in lan.url  # inserted by the script, the page stayed
+    box.fill("Anh/chị cho biết năm sinh của người được trích lục?")
+    lan.get_by_label("Chờ công dân bổ sung (dừng đồng hồ)").check()
+    lan.get_by_role("button", name="Gửi trả lời").click()
+    expect(lan.get_by_role("status")).to_contain_text("Đã gửi trả lời")
+    expect(lan.locator("dl.facts")).to_contain_text("tạm dừng, chờ công dân")
+
+    import httpx  # the citizen answers in the web chat, through the real API
+
+    answer = httpx.post(
+        f"{base}/api/chat", json={"session": session_id, "text": "Dạ, sinh năm 1990 ạ"}, timeout=30
+    ).json()
+    assert answer["status"] == "forwarded"
+    citizen_says = lan.locator("#conversation .msg--citizen", has_text="Dạ, sinh năm 1990 ạ")
+    expect(citizen_says).to_be_visible(timeout=WAIT_MS)  # without a reload
+    expect(lan.locator("dl.facts")).not_to_contain_text("tạm dừng", timeout=WAIT_MS)  # the clock runs again
+    shot(lan, "citizen_answered_live")
