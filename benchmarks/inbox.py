@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import random
 import re
 import shlex
 import shutil
@@ -105,6 +106,7 @@ def time_visibility(base: str, handoffs: int) -> tuple[list[float], str]:
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     delays = []
+    rng = random.Random(7)
     try:
         for _ in range(handoffs):
             code, sent = handoff(base)
@@ -114,7 +116,7 @@ def time_visibility(base: str, handoffs: int) -> tuple[list[float], str]:
             if code not in seen:
                 raise RuntimeError(f"{code} never showed in the watcher's inbox")
             delays.append(seen[code] - sent)
-            time.sleep(1.7)  # the next hand-off falls elsewhere in the watcher's 3-second cycle
+            time.sleep(rng.uniform(0.5, 0.5 + POLL_SECONDS))  # the next one falls anywhere in the watcher's cycle
     finally:
         stop.set()
         thread.join(10)
