@@ -48,7 +48,7 @@ from helpdesk.accounts import (
 from helpdesk.events import record_denial
 from helpdesk.reports import Period
 from helpdesk.sla import VN
-from helpdesk.tickets import unread_count
+from helpdesk.tickets import list_scope, unread_count
 from knowledge.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -347,12 +347,9 @@ def reports_allowed(actor: Actor, department: str | None, action: str) -> None:
 
 
 def ticket_scope(actor: Actor, department: str | None, action: str) -> list[str] | None:
-    """The departments whose tickets a list may show: admins any (None: all), others only their own."""
-    if actor.role == "admin":
-        return [department] if department else None
-    if department and department != actor.department:
-        raise deny(actor, department, action, f"tickets of department {department} are not yours")
-    return [actor.department or ""]
+    """The departments whose tickets a list may show (helpdesk.tickets.list_scope): admins any (None: all)."""
+    scope = list_scope(actor, department, action, utcnow())
+    return None if scope is None else [scope]
 
 
 # -- log in and out ----------------------------------------------------------------------------------------

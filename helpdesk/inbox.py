@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
 
-from core.errors import Invalid, PermissionDenied
+from core.errors import Invalid
 from helpdesk.accounts import Actor
-from helpdesk.events import record_denial
 from helpdesk.models import Ticket, TicketCount, User
 from helpdesk.service import OPEN_STATUSES
 from helpdesk.sla import remaining_working_hours
+from helpdesk.tickets import list_scope
 from knowledge.models import Procedure, ProcedureText
 from retrieval.normalize import fold
 
@@ -75,7 +75,7 @@ def inbox_page(session: Session, actor: Actor, query: InboxQuery, now: dt.dateti
         raise Invalid(f"view: {query.view!r}; one of {', '.join(VIEWS)}")
     if not 1 <= query.page <= MAX_PAGE_NUMBER:
         raise Invalid(f"page: must be between 1 and {MAX_PAGE_NUMBER}")
-    department = _scope(actor, query.department, now)
+    department = list_scope(actor, query.department, "inbox", now)
     scope = [Ticket.department == department] if department is not None else []
     filters = scope + _filters(query)
     conditions = and_(true(), *filters, _view(query.view, actor, now))
@@ -171,24 +171,6 @@ def due_state(ticket: Ticket, now: dt.datetime) -> tuple[str, float | None]:
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
-
-
-def _scope(actor: Actor, department: str | None, now: dt.datetime) -> str | None:
-    """The department the inbox covers: officials and supervisors their own, admins the one asked for (or all)."""
-    if actor.role == "admin":
-        return department or None
-    if department and department != actor.department:
-        record_denial(
-            None,
-            department,
-            actor=actor.username,
-            user_id=actor.user_id,
-            action="inbox",
-            reason=f"inbox of department {department}",
-            now=now,
-        )
-        raise PermissionDenied(f"you may only see your own department's tickets ({actor.department})")
-    return actor.department or ""
 
 
 def _view(view: str, actor: Actor, now: dt.datetime) -> ColumnElement[bool]:

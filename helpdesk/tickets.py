@@ -64,6 +64,27 @@ def authorize(actor: Actor, ticket: Ticket, action: str, now: dt.datetime) -> No
         raise PermissionDenied(f"{reason}; you work for {actor.department or 'no department'}")
 
 
+def list_scope(actor: Actor, department: str | None, action: str, now: dt.datetime) -> str | None:
+    """The department a list of tickets covers: admins the one asked for (None: all), others only their own.
+
+    Asking for another department is refused (403) and audited.
+    """
+    if actor.role == "admin":
+        return department or None
+    if department and department != actor.department:
+        record_denial(
+            None,
+            department,
+            actor=actor.username,
+            user_id=actor.user_id,
+            action=action,
+            reason=f"{action} of department {department}",
+            now=now,
+        )
+        raise PermissionDenied(f"you may only list your own department's tickets ({actor.department})")
+    return actor.department or ""
+
+
 def ticket_for(session: Session, actor: Actor, code: str, action: str, now: dt.datetime) -> Ticket:
     """The ticket with this code, if the actor may act on it."""
     ticket = get_ticket(session, code.strip().upper())
@@ -116,20 +137,7 @@ def queue(session: Session, actor: Actor, wanted: QueueFilter, now: dt.datetime)
         raise Invalid(f"limit: must be between 1 and {MAX_PAGE}")
     if wanted.offset < 0:
         raise Invalid("offset: must be 0 or more")
-    department = wanted.department
-    if actor.role != "admin":
-        if department is not None and department != actor.department:
-            record_denial(
-                None,
-                department,
-                actor=actor.username,
-                user_id=actor.user_id,
-                action="queue",
-                reason=f"queue of department {department}",
-                now=now,
-            )
-            raise PermissionDenied(f"you may only list your own department's tickets ({actor.department})")
-        department = actor.department
+    department = list_scope(actor, wanted.department, "queue", now)
     statuses = tuple(sorted(set(wanted.status or OPEN_STATUSES)))
     unknown = set(statuses) - set(STATUSES)
     if unknown:
