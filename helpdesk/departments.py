@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.errors import Invalid, NotFound
+from core.text import fold
 from core.yamlfiles import load_yaml
 from helpdesk.models import Department, RoutingRule, SlaPolicy, User
 from helpdesk.sla import URGENCIES
 from knowledge.io import read_text
 from knowledge.models import Procedure, utcnow
-from retrieval.normalize import fold
 
 logger = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid
+from core.text import fold
 from helpdesk.accounts import Actor
 from helpdesk.models import Ticket, TicketCount, User
 from helpdesk.service import OPEN_STATUSES
 from helpdesk.sla import remaining_working_hours
 from helpdesk.tickets import list_scope
 from knowledge.models import Procedure, ProcedureText
-from retrieval.normalize import fold
 
 DONE_STATUSES = ("answered", "closed")
 VIEWS = {  # name → (Vietnamese, English)

@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound, PermissionDenied
+from core.text import fold
 from helpdesk.accounts import Actor
 from helpdesk.events import record_denial, record_event
 from helpdesk.models import Department, ReplyTemplate
 from knowledge.models import utcnow
-from retrieval.normalize import fold
 
 logger = logging.getLogger(__name__)
 

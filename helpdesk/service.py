@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 from bot.models import ChatMessage, Conversation
 from bot.texts import say
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from core.text import fold
 from helpdesk.events import BOT, CITIZEN, record_event
 from helpdesk.models import Ticket
 from helpdesk.notifications import notify_new_ticket
 from helpdesk.outbox import enqueue
 from helpdesk.sla import add_working_hours, sla_targets, working_hours_between
 from knowledge.models import Procedure, utcnow
-from retrieval.normalize import fold
 
 OPEN_STATUSES = ("new", "acknowledged", "reopened", "transferred")  # "answered" and "closed" are not open
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read out on the phone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UtcDateTime
@@ -42,6 +42,12 @@ class Procedure(Base):
     last_verified: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # Kept while it runs (migration 0013): a retired procedure is never answered and names its successor; the
+    # revision counts publications (0: as seeded or imported) and is what an edit's If-Match names.
+    status: Mapped[str] = mapped_column(String(10), default="published", server_default="published")
+    successor_slug: Mapped[str | None] = mapped_column(String(120))
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     texts: Mapped[list[ProcedureText]] = relationship(
         back_populates="procedure", cascade="all, delete-orphan", lazy="selectin"
@@ -125,3 +131,31 @@ class KbMeta(Base):
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ProcedureVersion(Base):
+    """One change of a procedure: a draft until an admin publishes it; published ones are its history.
+
+    `record` is the whole procedure in the import/export layout (plus status and successor), so that any version
+    can be published again (a roll-back); `diff` lists the fields it changes against the revision it was based on.
+    """
+
+    __tablename__ = "procedure_versions"
+    __table_args__ = (
+        Index("ix_procedure_versions_slug_id", "slug", "id"),
+        Index("ix_procedure_versions_published_at", "published_at"),
+        Index("ix_procedure_versions_state", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120))
+    number: Mapped[int | None] = mapped_column(Integer)  # the revision it became when published
+    state: Mapped[str] = mapped_column(String(12))  # draft | published | superseded | discarded
+    base_revision: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    diff: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    author: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    published_by: Mapped[str | None] = mapped_column(String(80))
+    published_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

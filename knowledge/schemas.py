@@ -16,23 +16,35 @@ LANGS = ("vi", "en", "ko", "ru", "pl")
 CONTENT_LANGS = ("vi", "en")
 
 
+# Bounds well above the longest field of the 2,642 national records (a title of 1,094 characters, conditions of
+# 44,580, a step of 9,191, 63 documents): generous for real procedures, refusing a pasted book.
+MAX_TITLE = 1500
+MAX_TEXT = 60_000
+MAX_ITEM = 12_000
+MAX_ITEMS = 200
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+Item = Annotated[str, StringConstraints(max_length=MAX_ITEM)]
+Items = Annotated[list[Item], Field(max_length=MAX_ITEMS)]
+
+
 class ProcedureTextIn(BaseModel):
     """A procedure's content in one language."""
 
     model_config = ConfigDict(extra="forbid")
 
-    title: NonEmpty
-    summary: str = ""
-    who: str = ""
-    steps: list[str] = Field(default_factory=list)
-    documents: list[str] = Field(default_factory=list)
-    fees: str = ""
-    processing_time: str = ""
-    where_to_file: str = ""
-    legal_basis: list[str] = Field(default_factory=list)
-    result: str = ""
-    conditions: str = ""
-    aliases: list[str] = Field(default_factory=list)
+    title: Title
+    summary: Text = ""
+    who: Text = ""
+    steps: Items = Field(default_factory=list)
+    documents: Items = Field(default_factory=list)
+    fees: Text = ""
+    processing_time: Text = ""
+    where_to_file: Text = ""
+    legal_basis: Items = Field(default_factory=list)
+    result: Text = ""
+    conditions: Text = ""
+    aliases: Items = Field(default_factory=list)
 
 
 class FaqIn(BaseModel):
@@ -40,10 +52,10 @@ class FaqIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lang: str = "vi"
-    questions: list[NonEmpty] = Field(min_length=1)
-    answer: str | None = None
-    external_id: str | None = None
+    lang: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] = "vi"
+    questions: list[Annotated[NonEmpty, StringConstraints(max_length=2000)]] = Field(min_length=1, max_length=50)
+    answer: Text | None = None
+    external_id: Annotated[str, StringConstraints(max_length=80)] | None = None
 
 
 class ProcedureIn(BaseModel):
@@ -53,17 +65,17 @@ class ProcedureIn(BaseModel):
 
     slug: Slug
     code: str | None = None
-    category: str = ""
-    authority: str = ""
-    online_link: str = ""
-    source: str = ""
+    category: Annotated[str, StringConstraints(max_length=200)] = ""
+    authority: Text = ""
+    online_link: Annotated[str, StringConstraints(max_length=2000)] = ""
+    source: Text = ""
     last_verified: dt.date | None = None
     vi: ProcedureTextIn
     en: ProcedureTextIn | None = None
     ko: ProcedureTextIn | None = None
     ru: ProcedureTextIn | None = None
     pl: ProcedureTextIn | None = None
-    faq: list[FaqIn] = Field(default_factory=list)
+    faq: list[FaqIn] = Field(default_factory=list, max_length=200)
 
     @field_validator("code")
     @classmethod

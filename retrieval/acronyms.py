@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 
 from retrieval.normalize import words
 
@@ -17,6 +18,11 @@ MIN_LEN, MAX_LEN = 3, 7  # two-letter acronyms are too ambiguous to expand blind
 
 def mine(texts: Iterable[str]) -> dict[str, str]:
     """Acronym -> the syllable run it most often stands for in texts."""
+    return _mine(tuple(texts))
+
+
+@lru_cache(maxsize=4)  # an index rebuilt after an edit of a fee or a document meets the same titles and aliases
+def _mine(texts: tuple[str, ...]) -> dict[str, str]:
     counts: Counter[tuple[str, str]] = Counter()
     for text in texts:
         ws = [w for w in words(text) if w.isalpha()]

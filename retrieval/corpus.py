@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -75,14 +76,31 @@ def _with_folded(text: str, folded: bool = True) -> list[str]:
     return [text, fold(text)] if folded and has_diacritics(text) else [text]
 
 
-def build_corpus(session: Session) -> Corpus:
-    """Read every procedure and FAQ entry into the corpus retrieval indexes."""
-    corpus = Corpus()
+def build_corpus(session: Session, overrides: Mapping[str, Procedure | None] | None = None) -> Corpus:
+    """Read every answerable procedure and FAQ entry into the corpus retrieval indexes (retired ones are left out).
+
+    `overrides` replaces procedures by slug with other (unsaved) versions of them, None removing one: what the
+    index would be if those drafts were published.
+    """
     procs = session.scalars(
-        select(Procedure).options(selectinload(Procedure.texts)).order_by(Procedure.id)
+        select(Procedure)
+        .options(selectinload(Procedure.texts))
+        .where(Procedure.status != "retired")
+        .order_by(Procedure.id)
     ).all()
-    position = {p.id: i for i, p in enumerate(procs)}
-    for i, proc in enumerate(procs):
+    faqs = session.scalars(
+        select(FaqEntry).options(selectinload(FaqEntry.procedures)).order_by(FaqEntry.id)
+    ).all()
+    return corpus_of(list(procs), list(faqs), overrides or {})
+
+
+def corpus_of(procs: list[Procedure], faqs: list[FaqEntry], overrides: Mapping[str, Procedure | None]) -> Corpus:
+    """The corpus of these procedures and FAQ entries, with some procedures replaced (see build_corpus)."""
+    corpus = Corpus()
+    kept = [p for p in procs if p.slug not in overrides]
+    ordered = kept + [p for p in overrides.values() if p is not None and p.status != "retired"]
+    position = {p.slug: i for i, p in enumerate(ordered)}
+    for i, proc in enumerate(ordered):
         texts = sorted(proc.texts, key=lambda t: LANGS.index(t.lang) if t.lang in LANGS else len(LANGS))
         titles = {t.lang: t.title for t in texts}
         curated = proc.origin != "national"
@@ -100,11 +118,12 @@ def build_corpus(session: Session) -> Corpus:
                 corpus.views += [View([i], "alias", v) for v in _with_folded(alias, curated)]
         parts.append(proc.category)
         corpus.documents.append(" ".join(p for p in parts if p))
-    faqs = session.scalars(
-        select(FaqEntry).options(selectinload(FaqEntry.procedures)).order_by(FaqEntry.id)
-    ).all()
-    for faq in faqs:
-        targets = [position[p.id] for p in faq.procedures if p.id in position]
+    replaced_faqs = [faq for slug, proc in overrides.items() if proc is not None for faq in proc.faqs]
+    for faq in [*faqs, *replaced_faqs]:
+        own_of_replaced = faq.source != "portal" and any(p.slug in overrides for p in faq.procedures)
+        if own_of_replaced and faq not in replaced_faqs:
+            continue  # the replacing version carries its own FAQ entries
+        targets = [position[p.slug] for p in faq.procedures if p.slug in position]
         if not targets:
             continue
         for question in faq.questions:
