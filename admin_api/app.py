@@ -20,10 +20,12 @@ from admin_api import (
     auth_routes,
     dashboard,
     dashboard_inbox,
+    dashboard_kb,
     dashboard_notifications,
     dashboard_staff,
     departments_routes,
     errors,
+    kb_routes,
     metrics,
     reports_routes,
     telegram_routes,
@@ -123,8 +125,10 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(tickets_routes.router)
     app.include_router(departments_routes.router)
+    app.include_router(kb_routes.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_inbox.router)
+    app.include_router(dashboard_kb.router)
     app.include_router(dashboard_notifications.router)
     app.include_router(dashboard_staff.router)
     app.include_router(reports_routes.router)

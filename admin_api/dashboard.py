@@ -217,6 +217,7 @@ NAV = (  # key, path, Vietnamese, English, roles that see it
     ("inbox", "/inbox", "Hộp yêu cầu", "Inbox", ("official", "supervisor", "admin")),
     ("overdue", "/overdue", "Quá hạn", "Overdue", ("official", "supervisor", "admin")),
     ("templates", "/templates", "Mẫu trả lời", "Reply templates", ("supervisor", "admin")),
+    ("kb", "/kb", "Thủ tục", "Procedures", ("official", "supervisor", "admin")),
     ("staff", "/staff", "Cán bộ", "Staff", ("admin",)),
     ("notifications", "/notifications", "Thông báo", "Notifications", ("official", "supervisor", "admin")),
     ("account", "/account", "Tài khoản", "Account", ("official", "supervisor", "admin")),
