@@ -46,6 +46,7 @@ from helpdesk.breaches import BreachScheduler
 from helpdesk.departments import ensure_departments_seeded
 from helpdesk.rollups import RollupScheduler
 from knowledge.service import ensure_seeded
+from retrieval.live import LiveIndex
 from retrieval.service import AskService, open_retriever
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # With several workers (`motcua serve --workers N`) one of them runs the background jobs: Telegram polling,
     # the outboxes, the deadline scheduler, the reports' rollups. Every worker answers HTTP, webhooks included.
     app.state.leader = leader = become_leader(settings.data_dir)
+    # Every worker follows the knowledge base: a publication is answered by all of them within seconds.
+    app.state.live_index = live = LiveIndex(app.state.engine, poll=settings.kb_poll_seconds)
+    following = asyncio.Event()
+    follower = asyncio.create_task(live.run(following))
+    try:
+        async with _leader_jobs(app, leader):
+            yield
+    finally:
+        following.set()
+        await follower
+
+
+@asynccontextmanager
+async def _leader_jobs(app: FastAPI, leader: bool) -> AsyncIterator[None]:
+    """The background jobs only one worker runs (the leader); the others only serve."""
+    settings = get_settings()
     if not leader:
         async with telegram_routes.lifespan(app, leader=False):
             yield

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     breach_check_seconds: float = Field(
         default=5.0, gt=0, description="Longest wait between two checks for missed deadlines"
     )
+    kb_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=600,
+        description="How often every process checks the knowledge-base version in the database and, when it "
+        "moved (a publication, an import), answers from the new index",
+    )
 
     @property
     def resolved_database_url(self) -> str:

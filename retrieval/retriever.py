@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,7 +108,12 @@ class Retriever:
     def save(self, folder: Path) -> None:
         """Persist what is needed to restart without re-embedding."""
         folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "vectors.npy", self.dense.vectors)
+        # Files of our own name, then renamed: two workers of one data folder may save the same version at once,
+        # and another may be loading it meanwhile.
+        own = f".{os.getpid()}.{threading.get_ident()}.tmp"
+        vectors = folder / f"vectors{own}.npy"
+        np.save(vectors, self.dense.vectors)
+        vectors.replace(folder / "vectors.npy")
         meta = {
             "format": INDEX_FORMAT,
             "version": self.version,
@@ -115,7 +122,7 @@ class Retriever:
             "documents": self.documents,
             "views": [[v.procs, v.kind, v.text] for v in self.views],
         }
-        tmp = folder / "meta.json.tmp"
+        tmp = folder / f"meta{own}"
         tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         tmp.replace(folder / "meta.json")  # written last and atomically: a folder with meta.json is complete
 
@@ -230,10 +237,12 @@ class VectorCache:
         keys = list(self._vectors)
         # Both files are replaced, never rewritten in place: a reader sees the old pair or the new one (a
         # half-replaced pair differs in length and is ignored), and a file linked elsewhere is left alone.
-        np.save(vec_path.with_suffix(".tmp.npy"), np.stack([self._vectors[k] for k in keys]))
-        vec_path.with_suffix(".tmp.npy").replace(vec_path)
-        keys_path.with_suffix(".tmp").write_text(json.dumps(keys), encoding="utf-8")
-        keys_path.with_suffix(".tmp").replace(keys_path)
+        own = f".{os.getpid()}.{threading.get_ident()}.tmp"  # two workers of one data folder may save at once
+        vec_tmp, keys_tmp = vec_path.with_suffix(f"{own}.npy"), keys_path.with_suffix(own)
+        np.save(vec_tmp, np.stack([self._vectors[k] for k in keys]))
+        vec_tmp.replace(vec_path)
+        keys_tmp.write_text(json.dumps(keys), encoding="utf-8")
+        keys_tmp.replace(keys_path)
 
     def _cached(self, key: str) -> np.ndarray | None:
         found = self._vectors.get(key)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,7 @@ def open_retriever(
     """The retriever of the current knowledge-base version: loaded from disk, or built and persisted."""
     settings = settings or get_settings()
     embedder = embedder or load_embedder(settings.embedder)
-    version = f"{kb_version(session)}-{_data_version()}"
+    version = index_version(session)
     folder = settings.index_dir / f"{embedder_id(embedder)}-{version}"
     if not force:
         loaded = Retriever.load(folder, embedder)
@@ -147,6 +148,12 @@ def open_retriever(
     return retriever
 
 
+def index_version(session: Session) -> str:
+    """The version an index of the database's knowledge base has: the knowledge base's and the data files'."""
+    return f"{kb_version(session)}-{_data_version()}"
+
+
+@lru_cache(maxsize=1)
 def _data_version() -> str:
     """Fingerprint of what shapes an index besides the knowledge base: data files and index format."""
     digest = hashlib.sha256(str(INDEX_FORMAT).encode())

@@ -1,0 +1,74 @@
+"""The index follows the knowledge base while the app runs: published changes are answered within seconds.
+
+Every process (each `motcua serve` worker, on any machine) polls the knowledge-base version in the database — the
+same fingerprint that names a persisted index — every `kb_poll_seconds`. When it moved (a publication in the
+dashboard or the API, a `motcua kb import` against the same database), the process builds the new retriever on a
+background thread, loading it instead when a sibling worker of the same data folder already built and saved it,
+embedding only texts it has not seen, and then swaps the engine's answering service in one assignment: a question
+in flight finishes on the index it started with, the next one uses the new index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from core.db import session_scope
+from retrieval.service import AskService, index_version, open_retriever
+
+logger = logging.getLogger(__name__)
+
+
+class Answering(Protocol):
+    """What the live index keeps current: anything holding an AskService as `asker` (the conversation engine)."""
+
+    asker: AskService
+
+
+class LiveIndex:
+    """Keeps `holder.asker` on the current knowledge-base version."""
+
+    def __init__(self, holder: Answering, *, poll: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.holder = holder
+        self.poll = poll
+        self.clock = clock
+        self.swaps = 0
+
+    @property
+    def version(self) -> str:
+        """The version of the index answering now."""
+        return self.holder.asker.retriever.version
+
+    def refresh(self) -> bool:
+        """Build and swap in the index of the database's knowledge-base version if it moved; True when swapped."""
+        with session_scope() as session:
+            wanted = index_version(session)
+        if wanted == self.version:
+            return False
+        started = self.clock()
+        current = self.holder.asker.retriever
+        with session_scope() as session:
+            retriever = open_retriever(session, embedder=current.embedder)
+        self.holder.asker = AskService(retriever)  # one assignment: questions in flight keep the old service
+        self.swaps += 1
+        logger.info(
+            "knowledge base moved to %s: %d procedures answered from the new index after %.2f s",
+            retriever.version,
+            len(retriever.procedures),
+            self.clock() - started,
+        )
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh every `poll` seconds until stop is set; a failed refresh is logged and tried again."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception:  # noqa: BLE001 - the old index keeps answering; the next poll tries again
+                logger.exception("refreshing the index failed; still answering from %s", self.version)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll)
