@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000  # longer messages are pasted documents, not questions: ask to shorten
 EXCERPT_MESSAGES = 6
+MAX_SUCCESSORS = 3  # a retired procedure's successor may itself be retired: follow a short chain, never a loop
 
 
 @dataclass(frozen=True)
@@ -179,11 +180,20 @@ class ConversationEngine:
             return self._escalate(session, conv, text, reason, lang, result.candidates[:5])
         return Outcome(DECLINED, [Reply(say("declined", lang), [self._person_button(lang)])])
 
-    def _card(self, session: Session, conv: Conversation, slug: str, lang: str, *, status: str) -> Outcome:
+    def _card(
+        self, session: Session, conv: Conversation, slug: str, lang: str, *, status: str, hops: int = 0
+    ) -> Outcome:
         try:
             card = procedure_card(session, slug, lang)
         except NotFound:
             return Outcome("expired", [Reply(say("expired", lang))])
+        if card["status"] == "retired":  # an old button, or a question answered just before it was retired
+            if not card["successor"] or hops >= MAX_SUCCESSORS:
+                notice = Reply(say("retired", lang, title=card["title"]), [self._person_button(lang)])
+                return Outcome("retired", [notice])
+            replaced = self._card(session, conv, card["successor"], lang, status=status, hops=hops + 1)
+            notice = Reply(say("retired_successor", lang, title=card["title"]))
+            return Outcome(replaced.status, [notice, *replaced.replies], replaced.ticket)
         buttons = [
             Button(say("button_up", lang), "f:+"),
             Button(say("button_down", lang), "f:-"),

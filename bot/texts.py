@@ -72,6 +72,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Nút này không còn hiệu lực. Bạn hãy gõ lại câu hỏi nhé.",
         "en": "This button is no longer valid. Please type your question again.",
     },
+    "retired_successor": {
+        "vi": "Thủ tục “{title}” không còn áp dụng; thay vào đó là thủ tục dưới đây.",
+        "en": "The procedure “{title}” no longer applies; the one below replaces it.",
+    },
+    "retired": {
+        "vi": "Thủ tục “{title}” không còn áp dụng. Bạn hãy hỏi lại, hoặc gặp cán bộ để được hướng dẫn.",
+        "en": "The procedure “{title}” no longer applies. Please ask again, or talk to an official.",
+    },
     "apology_ack": {
         "vi": "Chúng tôi xin lỗi: yêu cầu {code} của bạn chưa được cán bộ tiếp nhận đúng hạn ({deadline}). "
         "Yêu cầu đã được báo cho lãnh đạo đơn vị; bạn sẽ nhận được phản hồi trước {expected}.",

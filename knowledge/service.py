@@ -360,7 +360,11 @@ def ensure_seeded(session: Session, folder: Path = CURATED_DIR) -> ImportReport 
 
 def procedure_card(session: Session, slug: str, lang: str) -> dict[str, Any]:
     """What a citizen needs of a procedure, in their language where we have it."""
-    proc = get_procedure(session, slug)
+    return card_of(get_procedure(session, slug), lang)
+
+
+def card_of(proc: Procedure, lang: str) -> dict[str, Any]:
+    """The card of a procedure object (saved or not: a draft previewed as if published)."""
     by_lang = {t.lang: t for t in proc.texts}
     # Content exists in Vietnamese and English; other languages contribute their title only.
     text = proc.text(lang if lang in CONTENT_LANGS else "en")
@@ -377,4 +381,6 @@ def procedure_card(session: Session, slug: str, lang: str) -> dict[str, Any]:
         "online_link": proc.online_link,
         "source": proc.source,
         "last_verified": proc.last_verified.isoformat() if proc.last_verified else None,
+        "status": proc.status or "published",
+        "successor": proc.successor_slug,
     }

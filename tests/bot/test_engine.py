@@ -197,3 +197,24 @@ def test_reply_latency_is_logged(retriever, db: Session) -> None:  # noqa: ANN00
     assert out.latency_ms >= 0
     assert out.status == "answered"
     assert out.procedure
+
+
+def test_a_retired_procedure_points_to_its_successor_or_says_it_no_longer_applies(retriever) -> None:  # noqa: ANN001
+    from knowledge import versions
+    from knowledge.models import utcnow
+
+    engine = engine_with(retriever, NEVER_ANSWER)
+    with session_scope() as session:
+        versions.retire(
+            session, "birth-registration", author="root", role="admin", reason="test", now=utcnow(),
+            successor="death-registration",
+        )
+    pressed = send(engine, button="p:birth-registration")  # a button offered before the retirement
+    assert pressed.replies[0].text.startswith("Thủ tục “Đăng ký khai sinh” không còn áp dụng")
+    assert pressed.replies[1].text.startswith("📄 Đăng ký khai tử")
+    with session_scope() as session:
+        versions.retire(session, "death-registration", author="root", role="admin", reason="test", now=utcnow())
+    gone = send(engine, user="u2", button="p:death-registration")
+    assert gone.status == "retired"
+    assert "không còn áp dụng" in gone.replies[0].text
+    assert [b.payload for b in gone.replies[0].buttons] == ["h"]
