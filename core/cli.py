@@ -255,14 +255,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from admin_api.app import create_app, load_engine
+    from retrieval.builder import index_builder
 
+    # Seed and build the first index once, here, before the builder process starts (it would build it too) and
+    # before any worker (they only load it).
+    engine = load_engine()
     if args.workers == 1:
-        uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None)
+        with index_builder():  # each later knowledge-base version is indexed in a process of its own
+            uvicorn.run(create_app(engine), host=args.host, port=args.port, log_config=None)
         return 0
     from admin_api.workers import serve_workers
 
-    load_engine()  # seed and build the index once, here: the workers only load it (they would race to build it)
-    return serve_workers(args.host, args.port, args.workers)
+    with index_builder():
+        return serve_workers(args.host, args.port, args.workers)
 
 
 def cmd_chat(_args: argparse.Namespace) -> int:

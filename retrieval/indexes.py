@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -87,17 +88,26 @@ class DenseIndex:
 class LexicalIndex:
     """BM25 (bm25s) over folded syllables and bigrams; a row may belong to several procedures."""
 
-    def __init__(self, texts: Sequence[str], row_procs: Sequence[Sequence[int]], n_procs: int) -> None:
+    def __init__(
+        self, texts: Sequence[str], row_procs: Sequence[Sequence[int]], n_procs: int, *, saved: Path | None = None
+    ) -> None:
         import bm25s
 
-        self._bm25 = bm25s.BM25()
-        corpus = [tokens(t) or ["_"] for t in texts]
-        self._bm25.index(corpus, show_progress=False)
+        if saved is not None:  # what save() wrote: no tokenising, no indexing
+            self._bm25 = bm25s.BM25.load(str(saved), show_progress=False)
+        else:
+            self._bm25 = bm25s.BM25()
+            corpus = [tokens(t) or ["_"] for t in texts]
+            self._bm25.index(corpus, show_progress=False)
         self.vocab = set(self._bm25.vocab_dict)
         self._rows = RowsToProcedures(row_procs, n_procs)
         self._identity = (
             all(len(p) == 1 and p[0] == i for i, p in enumerate(row_procs)) and len(texts) == n_procs
         )
+
+    def save(self, folder: Path) -> None:
+        """Write the BM25 index into a new folder (it must not exist)."""
+        self._bm25.save(str(folder), show_progress=False)
 
     def known_share(self, query_tokens: list[str]) -> float:
         """Share of the query's word pairs the index knows (of its words, for a one-word query).

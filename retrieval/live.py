@@ -2,10 +2,10 @@
 
 Every process (each `motcua serve` worker, on any machine) polls the knowledge-base version in the database — the
 same fingerprint that names a persisted index — every `kb_poll_seconds`. When it moved (a publication in the
-dashboard or the API, a `motcua kb import` against the same database), the process builds the new retriever on a
-background thread, loading it instead when a sibling worker of the same data folder already built and saved it,
-embedding only texts it has not seen, and then swaps the engine's answering service in one assignment: a question
-in flight finishes on the index it started with, the next one uses the new index.
+dashboard or the API, a `motcua kb import` against the same database), the process loads the new index as the data
+folder's builder process saved it (retrieval.builder: the building stays off the serving processes), or builds it
+on a background thread when no builder runs, and then swaps the engine's answering service in one assignment: a
+question in flight finishes on the index it started with, the next one uses the new index.
 """
 
 from __future__ import annotations
@@ -17,10 +17,16 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from core.config import get_settings
 from core.db import session_scope
-from retrieval.service import AskService, index_version, open_retriever
+from retrieval.builder import builder_running
+from retrieval.retriever import Retriever
+from retrieval.service import AskService, index_folder, index_version, open_retriever
 
 logger = logging.getLogger(__name__)
+
+BUILDER_WAIT_SECONDS = 60.0  # past this the worker stops waiting for the builder and builds the index itself
+LOAD_RETRY_SECONDS = 0.03
 
 
 class Answering(Protocol):
@@ -44,15 +50,24 @@ class LiveIndex:
         return self.holder.asker.retriever.version
 
     def refresh(self) -> bool:
-        """Build and swap in the index of the database's knowledge-base version if it moved; True when swapped."""
+        """Load (or build) and swap in the index of the database's knowledge-base version if it moved."""
         with session_scope() as session:
             wanted = index_version(session)
         if wanted == self.version:
             return False
         started = self.clock()
-        current = self.holder.asker.retriever
-        with session_scope() as session:
-            retriever = open_retriever(session, embedder=current.embedder)
+        embedder = self.holder.asker.retriever.embedder
+        settings = get_settings()
+        folder = index_folder(settings.index_dir, embedder, wanted)
+        retriever = Retriever.load(folder, embedder)
+        if retriever is None and builder_running(settings.index_dir):  # it is on it: wait rather than compete
+            deadline = self.clock() + BUILDER_WAIT_SECONDS
+            while retriever is None and self.clock() < deadline and builder_running(settings.index_dir):
+                time.sleep(LOAD_RETRY_SECONDS)
+                retriever = Retriever.load(folder, embedder)
+        if retriever is None:  # no builder (an app run in-process, as tests do), or it failed: build it here
+            with session_scope() as session:
+                retriever = open_retriever(session, embedder=embedder)
         self.holder.asker = AskService(retriever)  # one assignment: questions in flight keep the old service
         self.swaps += 1
         logger.info(

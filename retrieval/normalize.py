@@ -183,8 +183,13 @@ def tokens(text: str) -> list[str]:
     Vietnamese words are mostly two syllables ('can cuoc', 'khai sinh'), so bigrams carry the word
     sense that single syllables lose.
     """
-    ws = words(text)
-    return ws + [f"{a}_{b}" for a, b in zip(ws, ws[1:], strict=False)]
+    return list(_tokens(text))
+
+
+@lru_cache(maxsize=100_000)  # see _words: an index rebuild meets the same documents again
+def _tokens(text: str) -> tuple[str, ...]:
+    ws = _words(text)
+    return ws + tuple(f"{a}_{b}" for a, b in zip(ws, ws[1:], strict=False))
 
 
 def detect_lang(text: str) -> str:

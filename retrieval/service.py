@@ -118,7 +118,7 @@ def open_retriever(
     settings = settings or get_settings()
     embedder = embedder or load_embedder(settings.embedder)
     version = index_version(session)
-    folder = settings.index_dir / f"{embedder_id(embedder)}-{version}"
+    folder = index_folder(settings.index_dir, embedder, version)
     if not force:
         loaded = Retriever.load(folder, embedder)
         if loaded is not None:
@@ -146,6 +146,11 @@ def open_retriever(
         time.perf_counter() - started,
     )
     return retriever
+
+
+def index_folder(index_dir: Path, embedder: Embedder, version: str) -> Path:
+    """Where the index of this model and knowledge-base version is saved."""
+    return index_dir / f"{embedder_id(embedder)}-{version}"
 
 
 def index_version(session: Session) -> str:

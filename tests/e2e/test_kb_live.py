@@ -16,6 +16,7 @@ import pytest
 
 from core.db import dispose_engines, session_scope
 from helpdesk.accounts import create_user
+from retrieval.builder import builder_running
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -87,7 +88,14 @@ def seconds_until(check) -> float:  # noqa: ANN001
 def test_a_publication_on_one_machine_is_answered_by_both_within_two_seconds(two_servers) -> None:  # noqa: ANN001
     (a, b), shell_env = two_servers
     token = httpx.post(f"{a}/api/auth/token", data={"username": "kb.live.admin", "password": PASSWORD}).json()
-    admin = httpx.Client(base_url=a, timeout=30, headers={"Authorization": f"Bearer {token['access_token']}"})
+    with httpx.Client(base_url=a, timeout=30, headers={"Authorization": f"Bearer {token['access_token']}"}) as admin:
+        publish_and_import(admin, a, b, shell_env)
+
+
+def publish_and_import(admin: httpx.Client, a: str, b: str, shell_env: dict[str, str]) -> None:
+    """Publish through machine a; import from a shell; both machines answer from each within 2 s."""
+    for data_dir in (Path(shell_env["MOTCUA_DATA_DIR"]).parent / name for name in ("machine-a", "machine-b")):
+        seconds_until(lambda d=data_dir: builder_running(d / "index"))  # each machine's index builder is up
     question = "lệ phí đăng ký kết hôn"
     got = admin.get("/api/kb/procedures/marriage-registration")
     record = got.json()["record"]
@@ -120,4 +128,3 @@ def test_a_publication_on_one_machine_is_answered_by_both_within_two_seconds(two
     for base in (a, b):
         seconds_until(lambda base=base: "khai thác thủy sản" in card(base, "xin giấy phép đánh cá"))
     assert time.monotonic() - imported_at <= WITHIN + 1.0  # two servers asked one after the other
-    admin.close()
