@@ -19,12 +19,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from admin_api import (
     auth_routes,
     dashboard,
+    dashboard_gaps,
     dashboard_inbox,
     dashboard_kb,
     dashboard_notifications,
     dashboard_staff,
     departments_routes,
     errors,
+    improvement_routes,
     kb_routes,
     metrics,
     reports_routes,
@@ -143,8 +145,10 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
     app.include_router(tickets_routes.router)
     app.include_router(departments_routes.router)
     app.include_router(kb_routes.router)
+    app.include_router(improvement_routes.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_inbox.router)
+    app.include_router(dashboard_gaps.router)  # before dashboard_kb: /kb/gaps, not the procedure 'gaps'
     app.include_router(dashboard_kb.router)
     app.include_router(dashboard_notifications.router)
     app.include_router(dashboard_staff.router)
