@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     breach_check_seconds: float = Field(
         default=5.0, gt=0, description="Longest wait between two checks for missed deadlines"
     )
+    kb_stale_days: int = Field(
+        default=180,
+        ge=1,
+        le=3650,
+        description="A procedure not verified against its official source for this many days shows as stale",
+    )
     kb_poll_seconds: float = Field(
         default=1.0,
         gt=0,
