@@ -128,11 +128,14 @@ def save_draft(
     now: dt.datetime,
     slug: str | None = None,
     if_match: int | None = None,
+    supersede: bool = True,
 ) -> ProcedureVersion:
     """Store a proposed change as the procedure's open draft (an earlier open draft is superseded).
 
     `if_match` is the revision the author edited; when the procedure was published since, the draft is refused
-    (409) so that nobody overwrites a change they did not see. A new procedure has revision 0.
+    (409) so that nobody overwrites a change they did not see. A new procedure has revision 0. With
+    `supersede=False` (a change published at once) a waiting draft is left as it is: its publication will then
+    ask for it to be redone on top of the new revision rather than it silently disappearing.
     """
     require(role, "propose")
     draft = validated(raw, slug=slug)
@@ -144,12 +147,13 @@ def save_draft(
             "reload it and edit again"
         )
     _snapshot_original(session, proc, now)
-    session.execute(
-        update(ProcedureVersion)
-        .where(ProcedureVersion.slug == draft.slug, ProcedureVersion.state == DRAFT)
-        .values(state=SUPERSEDED)
-        .execution_options(synchronize_session="fetch")
-    )
+    if supersede:
+        session.execute(
+            update(ProcedureVersion)
+            .where(ProcedureVersion.slug == draft.slug, ProcedureVersion.state == DRAFT)
+            .values(state=SUPERSEDED)
+            .execution_options(synchronize_session="fetch")
+        )
     version = ProcedureVersion(
         slug=draft.slug,
         state=DRAFT,
@@ -225,7 +229,9 @@ def save_and_publish(
 ) -> Procedure:
     """An admin's change published at once (still a version in the history)."""
     require(role, "publish")
-    version = save_draft(session, raw, author=author, role=role, reason=reason, now=now, slug=slug, if_match=if_match)
+    version = save_draft(
+        session, raw, author=author, role=role, reason=reason, now=now, slug=slug, if_match=if_match, supersede=False
+    )
     return _publish_version(session, version, get_live(session, version.slug), publisher=author, now=now)
 
 
