@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="On first start, create the bundled departments with a demo official and supervisor each "
         "(random passwords written to data_dir/demo-credentials.txt)",
     )
+    password_scrypt_n: int = Field(
+        default=2**14,
+        ge=2**10,
+        le=2**20,
+        description="scrypt's cost N for new password hashes (a power of two; each hash keeps its own, so raising "
+        "it later only affects passwords set from then on)",
+    )
     http_threads: int = Field(
         default=8, ge=1, le=200, description="Threads per worker process running the HTTP API's blocking work"
     )
@@ -94,6 +101,14 @@ class Settings(BaseSettings):
         description="How often every process checks the knowledge-base version in the database and, when it "
         "moved (a publication, an import), answers from the new index",
     )
+
+    @field_validator("password_scrypt_n")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        """scrypt takes only powers of two."""
+        if value & (value - 1):
+            raise ValueError(f"must be a power of two, e.g. {2**14}; got {value}")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

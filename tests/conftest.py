@@ -81,6 +81,10 @@ def use_data_dir(monkeypatch: pytest.MonkeyPatch, var: Path, hash_vectors: Path)
         os.link(cached, var / "index" / "vectors" / cached.name)
     monkeypatch.setenv("MOTCUA_DATA_DIR", str(var))
     monkeypatch.setenv("MOTCUA_EMBEDDER", "hash")
+    # Passwords hashed at scrypt's lowest allowed cost: the same code (each hash carries its parameters, checked
+    # with them), sixteen times cheaper for the thousands of accounts the tests make and sign in with. The CLI
+    # tests' processes and the hashing tests of tests/helpdesk/test_accounts.py use the production cost.
+    monkeypatch.setenv("MOTCUA_PASSWORD_SCRYPT_N", str(2**10))
     monkeypatch.delenv("MOTCUA_DATABASE_URL", raising=False)
     get_settings.cache_clear()
     return var

@@ -56,6 +56,26 @@ def test_password_hash_is_salted_scrypt_and_verifies() -> None:
     assert not accounts.verify_password("", first)
 
 
+def test_the_cost_is_a_setting_and_every_hash_verifies_with_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import get_settings
+
+    production = accounts.hash_password(PASSWORD)
+    monkeypatch.setenv("MOTCUA_PASSWORD_SCRYPT_N", str(2**12))
+    get_settings.cache_clear()
+    try:
+        cheaper = accounts.hash_password(PASSWORD)
+        assert cheaper.startswith("scrypt$4096$8$1$")
+        assert accounts.verify_password(PASSWORD, production)  # made before the change: checked with 16384
+        assert accounts.verify_password(PASSWORD, cheaper)
+        monkeypatch.setenv("MOTCUA_PASSWORD_SCRYPT_N", "5000")
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match="power of two"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("MOTCUA_PASSWORD_SCRYPT_N")
+        get_settings.cache_clear()
+
+
 def test_unicode_passwords_verify() -> None:
     stored = accounts.hash_password("mật khẩu đủ dài")
     assert accounts.verify_password("mật khẩu đủ dài", stored)
