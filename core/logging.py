@@ -38,9 +38,8 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-# Alembic narrates every start-up at INFO, faiss which CPU builds it tried, bm25s each index it builds (it sets
-# its own logger to DEBUG on import, so a level set here beforehand does not hold): only their problems matter.
-QUIET_LOGGERS = ("alembic", "faiss.loader", "bm25s")
+# Alembic narrates every start-up at INFO, faiss which CPU builds it tried: only their problems matter.
+QUIET_LOGGERS = ("alembic", "faiss.loader")
 
 
 class QuietLibraries(logging.Filter):
@@ -73,9 +72,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     handler.addFilter(QuietLibraries())
     handler.addFilter(MaskingFilter())
     handler.setFormatter(
-        JsonFormatter()
-        if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
