@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -74,7 +75,8 @@ def _sqlite_url(data_dir: Path, cwd: Path) -> str:  # noqa: ARG001 - cwd keys th
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets its parent folder, foreign keys and WAL."""
-    kwargs: dict[str, Any] = {"future": True}
+    # orjson reads the JSON columns (lists of documents, steps...) twice as fast as the standard library.
+    kwargs: dict[str, Any] = {"future": True, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from core.yamlfiles import load_yaml
-from knowledge.models import FaqEntry, Procedure
+from knowledge.models import FaqEntry, Procedure, ProcedureText, faq_procedures
 from knowledge.schemas import LANGS
 from retrieval.normalize import DATA_DIR, clean, fold, has_diacritics
 
@@ -82,19 +82,55 @@ def build_corpus(session: Session, overrides: Mapping[str, Procedure | None] | N
     `overrides` replaces procedures by slug with other (unsaved) versions of them, None removing one: what the
     index would be if those drafts were published.
     """
-    procs = session.scalars(
-        select(Procedure)
-        .options(selectinload(Procedure.texts))
-        .where(Procedure.status != "retired")
-        .order_by(Procedure.id)
-    ).all()
-    faqs = session.scalars(
-        select(FaqEntry).options(selectinload(FaqEntry.procedures)).order_by(FaqEntry.id)
-    ).all()
-    return corpus_of(list(procs), list(faqs), overrides or {})
+    return corpus_of(*_snapshot(session), overrides or {})
 
 
-def corpus_of(procs: list[Procedure], faqs: list[FaqEntry], overrides: Mapping[str, Procedure | None]) -> Corpus:
+@dataclass(eq=False)
+class _Row:
+    """A procedure, text, FAQ entry or link as plain values: what corpus_of reads of the models' attributes."""
+
+    values: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _snapshot(session: Session) -> tuple[list[Any], list[Any]]:
+    """Answerable procedures with their texts and FAQ entries with their procedures, read as rows, not objects.
+
+    Rows instead of mapped objects: at the national size this reads the knowledge base in a third of the time,
+    which is most of what stands between a publication and the bot answering with it.
+    """
+    text_columns = [getattr(ProcedureText, c) for c in ("procedure_id", "lang", *_TEXT_FIELDS)]
+    texts: dict[int, list[Any]] = {}
+    for row in session.execute(select(*text_columns).order_by(ProcedureText.id)).mappings():
+        texts.setdefault(row["procedure_id"], []).append(_Row(dict(row)))
+    procs: list[Any] = []
+    by_id: dict[int, Any] = {}
+    columns = (Procedure.id, Procedure.slug, Procedure.code, Procedure.category, Procedure.origin, Procedure.status)
+    for row in session.execute(select(*columns).where(Procedure.status != "retired").order_by(Procedure.id)):
+        proc = _Row({**row._asdict(), "texts": texts.get(row.id, []), "faqs": []})
+        procs.append(proc)
+        by_id[row.id] = proc
+    links: dict[int, list[Any]] = {}
+    link_columns = (faq_procedures.c.faq_id, faq_procedures.c.procedure_id)
+    for faq_id, procedure_id in session.execute(select(*link_columns).order_by(*link_columns)):
+        if procedure_id in by_id:
+            links.setdefault(faq_id, []).append(by_id[procedure_id])
+    faqs = [
+        _Row({"questions": row.questions, "source": row.source, "procedures": links.get(row.id, [])})
+        for row in session.execute(select(FaqEntry.id, FaqEntry.questions, FaqEntry.source).order_by(FaqEntry.id))
+    ]
+    return procs, faqs
+
+
+_TEXT_FIELDS = ("title", "summary", "aliases", "documents", "steps", "result", "conditions")
+
+
+def corpus_of(procs: list[Any], faqs: list[Any], overrides: Mapping[str, Procedure | None]) -> Corpus:
     """The corpus of these procedures and FAQ entries, with some procedures replaced (see build_corpus)."""
     corpus = Corpus()
     kept = [p for p in procs if p.slug not in overrides]
