@@ -26,13 +26,15 @@ from core.config import get_settings
 from core.db import session_scope
 from core.logging import configure_logging
 from retrieval.embedders import load_embedder
+from retrieval.retriever import VectorCache
 from retrieval.service import index_version, open_retriever
 
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "builder.lock"
-NICENESS = 5  # the serving workers come first, yet a busy server still gets its index built (10 starved it)
+NICENESS = 10  # the serving workers come first: the build takes what they leave of the two cores
 RESTART_PAUSE = 1.0
+BUILDER_POLL_SECONDS = 0.1  # one process per data folder asks this often: a publication's wait starts here
 
 
 def builder_running(index_dir: Path) -> bool:
@@ -65,6 +67,9 @@ def run(stop: threading.Event | None = None) -> None:
         return
     stop = stop or threading.Event()
     embedder = load_embedder(settings.embedder)
+    cache = VectorCache(settings.index_dir / "vectors", embedder)  # kept: a build reads no vector file
+    with session_scope() as session:  # the current version once more, to warm the text caches of later builds
+        open_retriever(session, embedder=embedder, cache=cache, force=True)
     built = ""
     parent = os.getppid()
     try:
@@ -77,11 +82,11 @@ def run(stop: threading.Event | None = None) -> None:
             if wanted != built:
                 started = time.monotonic()
                 with session_scope() as session:
-                    open_retriever(session, embedder=embedder)  # builds and saves it, or finds it saved
+                    open_retriever(session, embedder=embedder, cache=cache)  # builds and saves, or finds it saved
                 if built:
                     logger.info("index %s ready in %.2f s", wanted, time.monotonic() - started)
                 built = wanted
-            stop.wait(settings.kb_poll_seconds)
+            stop.wait(min(settings.kb_poll_seconds, BUILDER_POLL_SECONDS))
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
@@ -91,7 +96,7 @@ def _process_main() -> None:
     """The builder process: logging as the app's, a lower priority, SIGTERM stops it cleanly."""
     settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    os.nice(NICENESS)
+    _lower_priority()
     stop = threading.Event()
 
     def finish(_signum: int, _frame: FrameType | None) -> None:
@@ -100,6 +105,11 @@ def _process_main() -> None:
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
     run(stop)
+
+
+def _lower_priority() -> None:
+    """Below the serving workers: a build's share of a core would otherwise slow the questions being answered."""
+    os.nice(NICENESS)
 
 
 @contextmanager

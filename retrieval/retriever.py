@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 FUSION_TOP = 100
 WEIGHTS = {"dense": 1.0, "lexical": 0.5, "views": 0.25}
 EMBED_BATCH = 64
-INDEX_FORMAT = 5  # 5: BM25 indexes and acronyms saved beside the vectors (a load tokenises nothing)
+INDEX_FORMAT = 7  # 5: BM25 and acronyms saved; 6: texts in a file of their own; 7: our own BM25 arrays
+TEXTS_FILE = "texts.json"
 LEXICAL_DOCUMENTS, LEXICAL_VIEWS = "bm25-documents", "bm25-views"
 # Vectors of the bundled knowledge base, one file per model and version (scripts/bundle_vectors.py).
 BUNDLED_VECTORS = Path(__file__).resolve().parent / "data" / "vectors"
@@ -55,9 +56,7 @@ class SearchResult:
 
     candidates: list[Candidate]
     query_tokens: list[str]
-    known_token_share: (
-        float  # share of the query's word pairs (or words) found anywhere in the knowledge base
-    )
+    known_token_share: float  # share of the query's word pairs (or words) found anywhere in the knowledge base
     off_topic: float = 0.0  # cosine of the closest out-of-scope example
     embed_ms: float = 0.0
 
@@ -80,6 +79,7 @@ class Retriever:
         self.procedures = procedures
         self.documents = documents
         self.views = views
+        self._texts_in: Path | None = None  # where a loaded retriever's texts wait (see load)
         self.embedder = embedder
         self.version = version
         n = len(procedures)
@@ -89,9 +89,7 @@ class Retriever:
         self.lexical = LexicalIndex(documents, [[i] for i in range(n)], n, saved=documents_saved)
         lexical_views = [v for v in views if v.kind in ("faq", "title", "alias")]
         off_rows = [i for i, v in enumerate(views) if v.kind == OFF_TOPIC]
-        self.off_topic_vectors = (
-            vectors[off_rows] if off_rows else np.zeros((0, vectors.shape[1]), np.float32)
-        )
+        self.off_topic_vectors = vectors[off_rows] if off_rows else np.zeros((0, vectors.shape[1]), np.float32)
         self.lexical_views = LexicalIndex(
             [v.text for v in lexical_views], [v.procs for v in lexical_views], n, saved=views_saved
         )
@@ -133,17 +131,21 @@ class Retriever:
                 tmp_dir.replace(folder / name)
             except OSError:  # another worker saved the same version first: theirs is as good
                 shutil.rmtree(tmp_dir, ignore_errors=True)
+        self._read_texts()
+        texts = {"documents": self.documents, "views": [v.text for v in self.views]}
+        tmp = folder / f"texts{own}"
+        tmp.write_bytes(orjson.dumps(texts))
+        tmp.replace(folder / TEXTS_FILE)
         meta = {
             "format": INDEX_FORMAT,
             "version": self.version,
             "embedder": embedder_id(self.embedder),
             "procedures": [p.__dict__ for p in self.procedures],
-            "documents": self.documents,
-            "views": [[v.procs, v.kind, v.text] for v in self.views],
+            "views": [[v.procs, v.kind] for v in self.views],
             "acronyms": self.acronyms,
         }
         tmp = folder / f"meta{own}"
-        tmp.write_bytes(orjson.dumps(meta))  # orjson: a tenth of json's time on the national size's 5 MB
+        tmp.write_bytes(orjson.dumps(meta))
         tmp.replace(folder / "meta.json")  # written last and atomically: a folder with meta.json is complete
 
     @classmethod
@@ -157,11 +159,13 @@ class Retriever:
         if meta.get("format") != INDEX_FORMAT or meta.get("embedder") != embedder_id(embedder):
             return None
         procedures = [ProcedureEntry(**p) for p in meta["procedures"]]
-        views = [View(list(p), k, t) for p, k, t in meta["views"]]
+        # Searching needs no text: the documents and view texts (most of the saved bytes) stay on disk until a save
+        # wants them, so that swapping in a new index holds the interpreter lock as briefly as possible.
+        views = [View(list(p), k, "") for p, k in meta["views"]]
         try:
-            return cls(
+            loaded = cls(
                 procedures,
-                meta["documents"],
+                [],
                 views,
                 vectors,
                 embedder,
@@ -171,6 +175,18 @@ class Retriever:
             )
         except (OSError, ValueError, KeyError):  # a folder of an older layout, or half pruned: build it again
             return None
+        loaded._texts_in = folder / TEXTS_FILE
+        return loaded
+
+    def _read_texts(self) -> None:
+        """Fill in the documents and view texts a loaded retriever left on disk."""
+        if self._texts_in is None:
+            return
+        texts = orjson.loads(self._texts_in.read_bytes())
+        self.documents = texts["documents"]
+        for view, text in zip(self.views, texts["views"], strict=True):
+            view.text = text
+        self._texts_in = None
 
     def embed_query(self, question: str) -> np.ndarray:
         """The query vector."""
@@ -208,12 +224,9 @@ class Retriever:
                 fused += WEIGHTS[name] * _z_scores(scores)
         top = np.argsort(-fused, kind="stable")[:k]
         candidates = [
-            Candidate(int(i), self.procedures[int(i)], float(fused[i]), float(dense[i]), float(lexical[i]))
-            for i in top
+            Candidate(int(i), self.procedures[int(i)], float(fused[i]), float(dense[i]), float(lexical[i])) for i in top
         ]
-        return SearchResult(
-            candidates, query_tokens, self.lexical.known_share(query_tokens), off_topic, embed_ms
-        )
+        return SearchResult(candidates, query_tokens, self.lexical.known_share(query_tokens), off_topic, embed_ms)
 
 
 def _z_scores(scores: np.ndarray) -> np.ndarray:
@@ -291,9 +304,7 @@ class VectorCache:
         text_of = dict(zip(keys, texts, strict=True))
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
-            for key, vector in zip(
-                batch, self.embedder.embed_passages([text_of[k] for k in batch]), strict=True
-            ):
+            for key, vector in zip(batch, self.embedder.embed_passages([text_of[k] for k in batch]), strict=True):
                 self._vectors[key] = vector
             if progress:
                 progress(min(start + EMBED_BATCH, len(todo)), len(todo))

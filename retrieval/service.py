@@ -72,9 +72,7 @@ class AskService:
         # Among thousands of imported look-alike procedures the bot must be surer before it answers
         # than when its best candidate is one of the distinct, hand-written curated procedures.
         large = len(retriever.procedures) >= LARGE_KB
-        self.large_thresholds = (
-            (thresholds or load_thresholds(name, n_procedures=LARGE_KB)) if large else None
-        )
+        self.large_thresholds = (thresholds or load_thresholds(name, n_procedures=LARGE_KB)) if large else None
 
     def ask(self, question: str, *, lang: str | None = None) -> AskResult:
         """Search, decide and shape the answer to a question."""
@@ -113,6 +111,7 @@ def open_retriever(
     embedder: Embedder | None = None,
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
+    cache: VectorCache | None = None,
 ) -> Retriever:
     """The retriever of the current knowledge-base version: loaded from disk, or built and persisted."""
     settings = settings or get_settings()
@@ -125,7 +124,8 @@ def open_retriever(
             return loaded
     started = time.perf_counter()
     corpus = build_corpus(session)
-    cache = VectorCache(settings.index_dir / "vectors", embedder)
+    read = time.perf_counter()
+    cache = cache or VectorCache(settings.index_dir / "vectors", embedder)
     todo = cache.missing([v.text for v in corpus.views])
     logger.info(
         "building the retrieval index: %d procedures, %d texts, %d of them to embed with %s",
@@ -136,14 +136,19 @@ def open_retriever(
     )
     with nullcontext(progress) if progress else progress_lines("embedding", todo, logger=logger) as update:
         retriever = Retriever.build(corpus, embedder, version=version, cache=cache, progress=update)
+    indexed = time.perf_counter()
     retriever.save(folder)
     _prune(settings.index_dir, keep=folder)
     logger.info(
-        "built index %s: %d procedures, %d views in %.1f s",
+        "built index %s: %d procedures, %d views in %.1f s (reading %.2f s, embedding and indexing %.2f s, "
+        "saving %.2f s)",
         folder.name,
         len(corpus.procedures),
         len(corpus.views),
         time.perf_counter() - started,
+        read - started,
+        indexed - read,
+        time.perf_counter() - indexed,
     )
     return retriever
 
