@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from bot.models import ChatMessage, Conversation, Feedback, InboundUpdate
 from bot.texts import say, ui_lang
 from core.config import get_settings
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from core.text import fold
 from helpdesk.models import Ticket
 from helpdesk.notifications import link_telegram
 from helpdesk.outbox import enqueue
@@ -75,6 +77,7 @@ class Outcome:
     replies: list[Reply] = field(default_factory=list)
     ticket: str | None = None
     duplicate: bool = False
+    part: str | None = None  # the part of a card an answer shows (bot.cards), when it is one
 
 
 class ConversationEngine:
@@ -153,7 +156,7 @@ class ConversationEngine:
             conv.state = state
             slug = inbound.button.removeprefix("p:")
             if part and inbound.button.startswith("p:") and slug:
-                return self._card(session, conv, slug, self._lang(conv, None), status=ANSWERED, part=part)
+                return self._answer(session, conv, slug, self._lang(conv, None), part)
             return self._button(session, conv, inbound.button)
         if inbound.kind != "text":
             return Outcome("unsupported", [Reply(say("unsupported", self._lang(conv, None)))])
@@ -181,20 +184,24 @@ class ConversationEngine:
             return self._hand_off(session, conv, text)
         follow = read_follow_up(text)
         current = self._current_procedure(conv)
-        if current and follow.names_nothing_else and (follow.aspect or follow.refers_back):
+        if current and (follow.aspect or follow.refers_back) and not self._beyond(current, follow.rest):
             # "lệ phí bao nhiêu?", "thế còn nộp ở đâu": about the procedure just discussed, nothing to search
             lang = self._lang(conv, text)
-            return self._card(session, conv, current, lang, status=ANSWERED, part=follow.aspect or "short")
+            return self._answer(session, conv, current, lang, follow.aspect or "short")
         result = self.asker.ask(text, lang=None)
+        if result.status != ANSWERED and follow.aspect and follow.rest:
+            # "đăng ký kết hôn ở đâu": the words of the part asked for are no part of the procedure's name
+            topic = self.asker.ask(follow.topic, lang=result.lang)
+            result = topic if topic.status == ANSWERED else result
         lang = conv.lang or result.lang
         conv.state = {**conv.state, "last_lang": lang}
         part = follow.aspect or "short"
         if result.status == ANSWERED and result.procedure:
-            return self._card(session, conv, result.procedure, lang, status=ANSWERED, part=part)
+            return self._answer(session, conv, result.procedure, lang, part)
         if current and (follow.aspect or follow.refers_back) and self._about(current, text):
             # "còn lệ phí cấp lại thì sao?": its own words name nothing surely, and with the procedure's title
             # they are about that procedure
-            return self._card(session, conv, current, lang, status=ANSWERED, part=part)
+            return self._answer(session, conv, current, lang, part)
         if result.status == CLARIFY:
             offered = result.candidates[: result.offer]
             conv.state = {**conv.state, "offered": [c["slug"] for c in offered]}
@@ -205,6 +212,13 @@ class ConversationEngine:
         if result.status == ESCALATED:
             return self._escalate(session, conv, text, "low_confidence", lang, result.candidates[:5])
         return Outcome(DECLINED, [Reply(say("declined", lang), [self._person_button(lang)])])
+
+    def _answer(self, session: Session, conv: Conversation, slug: str, lang: str, part: str) -> Outcome:
+        """A procedure's card, or the part of it asked for."""
+        outcome = self._card(session, conv, slug, lang, status=ANSWERED, part=part)
+        if outcome.status == ANSWERED:
+            outcome.part = part
+        return outcome
 
     def _hand_off(self, session: Session, conv: Conversation, text: str) -> Outcome:
         """A typed request for a person: the ticket carries the last real question and its procedure.
@@ -231,6 +245,14 @@ class ConversationEngine:
             return None
         idle = self.clock() - dt.datetime.fromisoformat(since)
         return slug if idle <= dt.timedelta(minutes=get_settings().context_minutes) else None
+
+    def _beyond(self, slug: str, words: tuple[str, ...]) -> tuple[str, ...]:
+        """The words that are not in the procedure's titles: "hưởng" in "ai được hưởng?" names nothing new after
+        the unemployment benefit card, "sổ đỏ" after the passport card does."""
+        retriever = self.asker.retriever
+        titles = " ".join(t for lang in ("vi", "en") if (t := retriever.title_of(slug, lang)))
+        own = set(re.sub(r"[^\w]+", " ", fold(titles)).split())
+        return tuple(w for w in words if w not in own)
 
     def _about(self, slug: str, text: str) -> bool:
         """Whether a question read together with a procedure's title is answered by that procedure."""

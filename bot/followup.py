@@ -58,7 +58,7 @@ ASPECT_PHRASES: dict[str, tuple[str, ...]] = {
 _FILLER_VI = """
     à ạ á a ah ơi ôi vậy thế thì sao còn nữa nhé nha không ko k gì nào này đó kia nhỉ hả ừ ok
     tôi mình em anh chị bạn cho hỏi xin cảm ơn làm giúp với được cần phải muốn biết
-    là có bao nhiêu như nào khi giờ và hay hoặc của tại tải trong trên để thủ tục việc nộp đăng ký kí hết mẫu
+    là có bao nhiêu như nào khi giờ và hay hoặc của tại tải trong trên để thủ tục việc nộp đăng ký kí hết mẫu nhận
 """
 _FILLER_EN = """
     what about and how is are the a an for of to do does did i me my we you it its this that there please tell
@@ -83,6 +83,7 @@ class FollowUp:
     aspect: str | None
     rest: tuple[str, ...]  # words (folded) left once the part's phrases and filler are taken out
     refers_back: bool
+    topic: str = ""  # the message without the part's phrases: what names the procedure, to search for
 
     @property
     def names_nothing_else(self) -> bool:
@@ -107,7 +108,8 @@ def read_follow_up(text: str) -> FollowUp:
         f for w, f, gone in zip(words, folded, taken, strict=True) if not gone and not _filler(w, f) and not f.isdigit()
     )
     padded = f" {' '.join(folded)} "
-    return FollowUp(aspect, rest, any(f" {marker}" in padded for marker in REFERS_BACK))
+    topic = " ".join(w for w, gone in zip(words, taken, strict=True) if not gone)
+    return FollowUp(aspect, rest, any(f" {marker}" in padded for marker in REFERS_BACK), topic)
 
 
 def _filler(word: str, folded: str) -> bool:
