@@ -208,7 +208,11 @@ class ConversationEngine:
             if follow.aspect:
                 conv.state = {**conv.state, "pending_part": follow.aspect}
             buttons = [Button(_short(c["title"]), f"p:{c['slug']}") for c in offered]
-            return Outcome(CLARIFY, [Reply(say("clarify", lang), [*buttons, self._person_button(lang)])])
+            # "kết hôn với người nước ngoài" when only the domestic procedure is known: say so, do not pass one
+            # off as the other
+            intro = say("clarify_missing", lang, case=say(f"case_{result.missing}", lang)) if result.missing else None
+            text = intro or say("clarify", lang)
+            return Outcome(CLARIFY, [Reply(text, [*buttons, self._person_button(lang)])])
         if result.status == ESCALATED:
             return self._escalate(session, conv, text, "low_confidence", lang, result.candidates[:5])
         return Outcome(DECLINED, [Reply(say("declined", lang), [self._person_button(lang)])])

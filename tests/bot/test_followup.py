@@ -214,3 +214,12 @@ def test_a_request_for_a_person_in_a_fresh_conversation_goes_to_the_default_desk
         ticket = ticket_of(db, outcome.ticket)
         assert ticket.department == "one-stop"
         assert ticket.procedure_slug is None
+
+
+def test_a_case_the_knowledge_base_has_no_procedure_for_is_named_not_answered(retriever: Retriever) -> None:
+    # The bundled curated set has the domestic marriage registration only: even a bot sure of its search says so.
+    engine = ConversationEngine(AskService(retriever, ALWAYS_ANSWER))
+    outcome = talk(engine, "đăng ký kết hôn với người nước ngoài cần gì")
+    assert outcome.status == "clarify"
+    assert "có yếu tố nước ngoài" in outcome.replies[0].text
+    assert any(b.payload == "p:marriage-registration" for b in outcome.replies[0].buttons)
