@@ -27,6 +27,9 @@ class Thresholds:
     domain_known: float = 0.5  # share of the question's word pairs the knowledge base knows
     off_topic_gap: float = 0.0  # declined when the closest off-topic example beats the best view by this
     clarify_gap: float = -0.03  # offering candidates needs the best view this much closer than off-topic
+    # Answering needs at most this share of the question's rare word pairs missing from the first candidate: among
+    # thousands of procedures a long question that names things its card never mentions is about another one.
+    answer_unexplained: float = 1.0
 
     def to_dict(self) -> dict[str, float]:
         """Plain data for the thresholds file."""
@@ -128,6 +131,7 @@ class Signals:
     known: float  # share of the question's word pairs the knowledge base knows
     off_topic_gap: float  # closest off-topic example's cosine minus the best procedure view's
     n_candidates: int
+    unexplained: float = 0.0  # SearchResult.unexplained
     twins: bool = False  # the first two candidates are one procedure in two variants (twin_titles)
     case_of_first: str | None = None  # a case the question names and the first candidate's title does not
     case_of_all: str | None = None  # ... and no candidate's title does
@@ -148,6 +152,7 @@ def signals(question: str, result: SearchResult) -> Signals:
         known=result.known_token_share,
         off_topic_gap=result.off_topic - (first.dense if first else 0.0),
         n_candidates=len(cands),
+        unexplained=result.unexplained,
         twins=bool(first and second and twin_titles(first.entry.title("vi"), second.entry.title("vi"))),
         case_of_first=(case := unmatched_case(question, list(first.entry.titles.values())) if first else None),
         case_of_all=case if case and first and not _variant_naming(question, first, cands[1:5]) else None,
@@ -179,7 +184,8 @@ def decide_signals(s: Signals, t: Thresholds) -> Decision:
         return Decision(DECLINED)
     if s.off_topic_gap > t.clarify_gap:
         return Decision(ESCALATED)
-    if s.dense >= t.answer_dense and s.margin >= t.answer_margin and not s.twins and not s.case_of_first:
+    sure = s.dense >= t.answer_dense and s.margin >= t.answer_margin and s.unexplained <= t.answer_unexplained
+    if sure and not s.twins and not s.case_of_first:
         return Decision(ANSWERED, 1)
     return Decision(CLARIFY, min(3, s.n_candidates), missing=s.case_of_all)
 

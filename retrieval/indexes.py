@@ -178,6 +178,16 @@ class BM25:
                 out[self.docs[start:end]] += self.data[start:end]  # one entry per document in a column
         return out
 
+    def documents_with(self, term: str) -> np.ndarray:
+        """The documents that contain a term, ascending."""
+        t = self.vocab.get(term)
+        return self.docs[self.ptr[t] : self.ptr[t + 1]] if t is not None else self.docs[:0]
+
+    def idf(self, term: str) -> float:
+        """The term's inverse document frequency (0 for a term no document has)."""
+        df = len(self.documents_with(term))
+        return float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))) if df else 0.0
+
     def save(self, folder: Path) -> None:
         """Write the index into a new folder (it must not exist)."""
         folder.mkdir(parents=True)
@@ -218,6 +228,21 @@ class LexicalIndex:
         pairs = [t for t in query_tokens if "_" in t]
         units = pairs or query_tokens
         return sum(1 for t in units if t in self.vocab) / len(units) if units else 0.0
+
+    def procedures_with(self, term: str) -> set[int]:
+        """The procedures one of whose rows contains the term."""
+        rows = self._bm25.documents_with(term)
+        if self._identity:
+            return set(rows.tolist())
+        return {
+            int(p)
+            for r in rows.tolist()
+            for p in self._rows.flat[self._rows.ptr[r] : self._rows.ptr[r] + self._rows.lens[r]]
+        }
+
+    def idf(self, term: str) -> float:
+        """The term's inverse document frequency among the rows."""
+        return self._bm25.idf(term)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score per procedure (best row)."""

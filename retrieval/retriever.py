@@ -59,6 +59,7 @@ class SearchResult:
     known_token_share: float  # share of the query's word pairs (or words) found anywhere in the knowledge base
     off_topic: float = 0.0  # cosine of the closest out-of-scope example
     embed_ms: float = 0.0
+    unexplained: float = 0.0  # of the first candidate (Retriever.unexplained)
 
 
 class Retriever:
@@ -188,6 +189,28 @@ class Retriever:
             view.text = text
         self._texts_in = None
 
+    def unexplained(self, query_tokens: list[str], procedure: int) -> float:
+        """Share of the query's word pairs (weighted by rarity) that the knowledge base knows but that neither the
+        procedure's document nor its titles, aliases or FAQ questions contain.
+
+        "giải thể công ty" asks about something the enterprise-registration card never mentions, though every other
+        word of the question points to it: a pair the card lacks and other procedures have is a sign the question
+        is about one of those.
+        """
+        pairs = [t for t in dict.fromkeys(query_tokens) if "_" in t]
+        weights = {t: self.lexical.idf(t) for t in pairs}
+        known = {t: w for t, w in weights.items() if w > 0}
+        total = sum(known.values())
+        if not total:
+            return 0.0
+        missed = sum(
+            w
+            for t, w in known.items()
+            if procedure not in self.lexical.procedures_with(t)
+            and procedure not in self.lexical_views.procedures_with(t)
+        )
+        return missed / total
+
     def title_of(self, slug: str, lang: str) -> str | None:
         """A procedure's title in a language (None for a procedure this index does not hold)."""
         found = self.by_slug.get(slug)
@@ -231,7 +254,10 @@ class Retriever:
         candidates = [
             Candidate(int(i), self.procedures[int(i)], float(fused[i]), float(dense[i]), float(lexical[i])) for i in top
         ]
-        return SearchResult(candidates, query_tokens, self.lexical.known_share(query_tokens), off_topic, embed_ms)
+        unexplained = self.unexplained(query_tokens, candidates[0].index) if candidates and mode == "hybrid" else 0.0
+        return SearchResult(
+            candidates, query_tokens, self.lexical.known_share(query_tokens), off_topic, embed_ms, unexplained
+        )
 
 
 def _z_scores(scores: np.ndarray) -> np.ndarray:

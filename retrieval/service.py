@@ -8,7 +8,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -85,8 +85,11 @@ class AskService:
 
     def thresholds_for(self, result: SearchResult) -> Thresholds:
         """The curated-regime thresholds, unless the best candidate is an imported record of a large KB."""
-        if self.large_thresholds is None or (result.candidates and result.candidates[0].entry.curated):
+        if self.large_thresholds is None:
             return self.thresholds
+        if result.candidates and result.candidates[0].entry.curated:
+            # a curated card is still judged as one: only its words are checked against the look-alikes
+            return replace(self.thresholds, answer_unexplained=self.large_thresholds.answer_unexplained)
         return self.large_thresholds
 
     def _shape(self, decision: Decision, result: SearchResult, lang: str, started: float) -> AskResult:

@@ -102,3 +102,16 @@ def test_the_corpus_read_as_rows_equals_the_corpus_of_the_models(session: Sessio
     assert from_rows.procedures == from_models.procedures
     assert from_rows.documents == from_models.documents
     assert from_rows.views == from_models.views
+
+
+def test_pairs_a_procedure_never_mentions_are_counted_against_it(national_corpus: Corpus) -> None:
+    from retrieval.embedders import HashEmbedder
+    from retrieval.retriever import Retriever
+
+    retriever = Retriever.build(national_corpus, HashEmbedder(64))
+    enterprise = retriever.by_slug["enterprise-registration"]
+    own = tokens("đăng ký thành lập doanh nghiệp công ty trách nhiệm hữu hạn")
+    assert retriever.unexplained(own, enterprise) == 0.0
+    other = tokens("giải thể doanh nghiệp")  # dissolving a company: a procedure of its own
+    assert 0.0 < retriever.unexplained(other, enterprise) <= 1.0
+    assert retriever.unexplained(tokens("xyzzy plugh"), enterprise) == 0.0  # nothing the knowledge base knows
