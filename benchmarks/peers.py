@@ -234,8 +234,8 @@ def margin_signals(margin: float) -> Signals:
 
 def fit_margin(items: list[calibrate.Labelled]) -> float:
     """The answer margin of highest utility (the project's utility and wrong-answer cap); middle of a tie."""
-    # Cut between observed margins, not at one: a cut at a margin of these questions sits on the edge of the
-    # other half's equal ones. Plus "answer all" and "answer none".
+    # Cuts halfway between neighbouring margins, not at one: the other half's margins fall anywhere in between.
+    # Plus "answer all" and "answer none".
     seen = sorted({item.signals.margin for item in items})
     options = [float("-inf"), *((a + b) / 2 for a, b in itertools.pairwise(seen)), float("inf")]
     utility = [
