@@ -19,6 +19,20 @@ NATIONAL = REPO / "knowledge" / "data" / "national_procedures.jsonl.gz"  # the b
 PORTAL_FAQ = REPO / "tests" / "data" / "portal_faq_dev.jsonl.gz"
 
 
+def select(parity: str, faq: Path = PORTAL_FAQ, national: Path = NATIONAL) -> list[dict[str, object]]:
+    """The portal questions of one faq_id parity with their procedure codes that occur in the national file."""
+    codes = {row["ma_thu_tuc"].strip() for _, row in iter_jsonl(national)}
+    want = 1 if parity == "odd" else 0
+    selected = []
+    for _, row in iter_jsonl(faq):
+        if not str(row["faq_id"]).isdigit() or int(row["faq_id"]) % 2 != want:
+            continue
+        expect = [c for c in row.get("procedures") or [] if c in codes]
+        if expect:
+            selected.append({"q": row["question"], "expect_codes": expect})
+    return selected
+
+
 def main() -> None:
     """Select, filter and write the questions."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,22 +41,13 @@ def main() -> None:
     parser.add_argument("--parity", choices=["even", "odd"], default="odd")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    codes = {row["ma_thu_tuc"].strip() for _, row in iter_jsonl(Path(args.national))}
-    want = 1 if args.parity == "odd" else 0
+    selected = select(args.parity, Path(args.faq), Path(args.national))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    kept = 0
     with out.open("w", encoding="utf-8") as dst:
-        for _, row in iter_jsonl(Path(args.faq)):
-            if not str(row["faq_id"]).isdigit() or int(row["faq_id"]) % 2 != want:
-                continue
-            expect = [c for c in row.get("procedures") or [] if c in codes]
-            if expect:
-                dst.write(
-                    json.dumps({"q": row["question"], "expect_codes": expect}, ensure_ascii=False) + "\n"
-                )
-                kept += 1
-    print(f"{out}: {kept} questions")
+        for line in selected:
+            dst.write(json.dumps(line, ensure_ascii=False) + "\n")
+    print(f"{out}: {len(selected)} questions")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,8 @@ def read_questions(path: Path) -> list[Question]:
     return questions
 
 
-def _rank(question: Question, candidates: list[dict[str, Any]]) -> int | None:
+def rank_of(question: Question, candidates: list[dict[str, Any]]) -> int | None:
+    """1-based position of the first expected procedure (by slug or national code) among candidates, else None."""
     for position, cand in enumerate(candidates, 1):
         if question.expect is not None and cand["slug"] == question.expect:
             return position
@@ -96,13 +97,13 @@ def run(
     for done, question in enumerate(questions, 1):
         result = service.ask(question.q, lang=None)
         answer = result.to_json()
-        item = Scored(question, answer, _rank(question, answer["candidates"]))
+        item = Scored(question, answer, rank_of(question, answer["candidates"]))
         if ablation and item.in_scope:
             vector = service.retriever.embed_query(question.q)
             for mode in ABLATION_MODES:
                 alone = service.retriever.search(question.q, mode=mode, query_vector=vector)
                 cands = [{"slug": c.entry.slug, "code": c.entry.code} for c in alone.candidates]
-                item.ablation_ranks[mode] = _rank(question, cands)
+                item.ablation_ranks[mode] = rank_of(question, cands)
         scored.append(item)
         if progress:
             progress(done)

@@ -11,4 +11,5 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # torch first, pinned: on these machines 2.13.0 is a local CPU build; an unpinned torch pulled in by
 # sentence-transformers would download a multi-GB CUDA build instead.
 pip install -q "torch==2.13.0"
-pip install -q -e ".[test]" ${EXTRA_PIP_ARGS:-}
+# bench: haystack-ai, the peer of benchmarks/peers.py, whose test keeps that comparison running.
+pip install -q -e ".[test,bench]" ${EXTRA_PIP_ARGS:-}
