@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -12,9 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.cards import ALIASES, ASPECTS, PARTS, TELEGRAM_CALLBACK_LIMIT, has_part, render_card
+from bot.followup import read_follow_up
 from bot.models import ChatMessage, Conversation, Feedback, InboundUpdate
 from bot.texts import EXAMPLE_QUESTIONS, GREETING_TOPICS, say, topic_label, ui_lang
+from core.config import get_settings
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from core.text import fold
 from helpdesk.models import Ticket
 from helpdesk.notifications import link_telegram
 from helpdesk.outbox import enqueue
@@ -74,6 +78,7 @@ class Outcome:
     replies: list[Reply] = field(default_factory=list)
     ticket: str | None = None
     duplicate: bool = False
+    part: str | None = None  # the part of a card an answer shows (bot.cards), when it is one
 
 
 class ConversationEngine:
@@ -132,7 +137,11 @@ class ConversationEngine:
                 inbound_id=update.id,
             )
         )
+        before = conversation.state.get("last_procedure")
         outcome = self._route(session, conversation, inbound)
+        if outcome.status == ANSWERED or conversation.state.get("last_procedure") != before:
+            # the procedure the conversation is about now, and since when: follow-ups are read against it
+            conversation.state = {**conversation.state, "context_at": self.clock().isoformat()}
         for reply in outcome.replies:
             self._emit(session, conversation, inbound, update, reply, outcome, started)
         update.processed_at = self.clock()
@@ -143,6 +152,12 @@ class ConversationEngine:
 
     def _route(self, session: Session, conv: Conversation, inbound: Inbound) -> Outcome:
         if inbound.button:
+            state = dict(conv.state)
+            part = state.pop("pending_part", None)  # the part of the card asked for before a clarify list
+            conv.state = state
+            slug = inbound.button.removeprefix("p:")
+            if part and inbound.button.startswith("p:") and slug:
+                return self._answer(session, conv, slug, self._lang(conv, None), part)
             return self._button(session, conv, inbound.button)
         if inbound.kind != "text":
             return Outcome("unsupported", [Reply(say("unsupported", self._lang(conv, None)))])
@@ -166,20 +181,91 @@ class ConversationEngine:
         return self._question(session, conv, text)
 
     def _question(self, session: Session, conv: Conversation, text: str) -> Outcome:
+        if asks_for_person(text):
+            return self._hand_off(session, conv, text)
+        follow = read_follow_up(text)
+        current = self._current_procedure(conv)
+        if current and (follow.aspect or follow.refers_back) and not self._beyond(current, follow.rest):
+            # "lệ phí bao nhiêu?", "thế còn nộp ở đâu": about the procedure just discussed, nothing to search
+            lang = self._lang(conv, text)
+            return self._answer(session, conv, current, lang, follow.aspect or "short")
         result = self.asker.ask(text, lang=None)
+        if result.status != ANSWERED and follow.aspect and follow.rest:
+            # "đăng ký kết hôn ở đâu": the words of the part asked for are no part of the procedure's name
+            topic = self.asker.ask(follow.topic, lang=result.lang)
+            result = topic if topic.status == ANSWERED else result
         lang = conv.lang or result.lang
         conv.state = {**conv.state, "last_lang": lang}
+        part = follow.aspect or "short"
         if result.status == ANSWERED and result.procedure:
-            return self._card(session, conv, result.procedure, lang, status=ANSWERED)
+            return self._answer(session, conv, result.procedure, lang, part)
+        if current and (follow.aspect or follow.refers_back) and self._about(current, text):
+            # "còn lệ phí cấp lại thì sao?": its own words name nothing surely, and with the procedure's title
+            # they are about that procedure
+            return self._answer(session, conv, current, lang, part)
         if result.status == CLARIFY:
             offered = result.candidates[: result.offer]
             conv.state = {**conv.state, "offered": [c["slug"] for c in offered]}
+            if follow.aspect:
+                conv.state = {**conv.state, "pending_part": follow.aspect}
             buttons = [Button(_short(c["title"]), f"p:{c['slug']}") for c in offered]
-            return Outcome(CLARIFY, [Reply(say("clarify", lang), [*buttons, self._person_button(lang)])])
+            # "kết hôn với người nước ngoài" when only the domestic procedure is known: say so, do not pass one
+            # off as the other
+            intro = say("clarify_missing", lang, case=say(f"case_{result.missing}", lang)) if result.missing else None
+            text = intro or say("clarify", lang)
+            return Outcome(CLARIFY, [Reply(text, [*buttons, self._person_button(lang)])])
         if result.status == ESCALATED:
-            reason = "asked_for_person" if asks_for_person(text) else "low_confidence"
-            return self._escalate(session, conv, text, reason, lang, result.candidates[:5])
+            return self._escalate(session, conv, text, "low_confidence", lang, result.candidates[:5])
         return Outcome(DECLINED, [Reply(say("declined", lang), [self._person_button(lang)])])
+
+    def _answer(self, session: Session, conv: Conversation, slug: str, lang: str, part: str) -> Outcome:
+        """A procedure's card, or the part of it asked for."""
+        outcome = self._card(session, conv, slug, lang, status=ANSWERED, part=part)
+        if outcome.status == ANSWERED:
+            outcome.part = part
+        return outcome
+
+    def _hand_off(self, session: Session, conv: Conversation, text: str) -> Outcome:
+        """A typed request for a person: the ticket carries the last real question and its procedure.
+
+        Routing by the request's own words ("tôi muốn gặp cán bộ") sent tickets about birth, building or driving
+        licences to the police; by the question and the procedure they reach its department, and a request
+        with neither goes to the default one-stop desk.
+        """
+        lang = self._lang(conv, text)
+        question = self._last_question(session, conv, skip_latest=True)
+        procedure = conv.state.get("last_procedure")
+        candidates = None
+        if question and not procedure:
+            found = self.asker.ask(question, lang=None)
+            candidates = found.candidates[:5] if found.status in (ANSWERED, CLARIFY) else None
+        return self._escalate(
+            session, conv, question or text, "asked_for_person", lang, candidates, procedure=procedure
+        )
+
+    def _current_procedure(self, conv: Conversation) -> str | None:
+        """The procedure the conversation is about, unless the citizen has been away longer than the context lasts."""
+        slug, since = conv.state.get("last_procedure"), conv.state.get("context_at")
+        if not slug or not since:
+            return None
+        idle = self.clock() - dt.datetime.fromisoformat(since)
+        return slug if idle <= dt.timedelta(minutes=get_settings().context_minutes) else None
+
+    def _beyond(self, slug: str, words: tuple[str, ...]) -> tuple[str, ...]:
+        """The words that are not in the procedure's titles: "hưởng" in "ai được hưởng?" names nothing new after
+        the unemployment benefit card, "sổ đỏ" after the passport card does."""
+        retriever = self.asker.retriever
+        titles = " ".join(t for lang in ("vi", "en") if (t := retriever.title_of(slug, lang)))
+        own = set(re.sub(r"[^\w]+", " ", fold(titles)).split())
+        return tuple(w for w in words if w not in own)
+
+    def _about(self, slug: str, text: str) -> bool:
+        """Whether a question read together with a procedure's title is answered by that procedure."""
+        title = self.asker.retriever.title_of(slug, detect_lang(text))
+        if not title:
+            return False
+        found = self.asker.ask(f"{title} {text}", lang=None)
+        return found.status == ANSWERED and found.procedure == slug
 
     def _card(
         self,
@@ -236,6 +322,8 @@ class ConversationEngine:
         reason: str,
         lang: str,
         candidates: list[dict[str, Any]] | None = None,
+        *,
+        procedure: str | None = None,
     ) -> Outcome:
         recent = session.scalars(
             select(ChatMessage)
@@ -254,7 +342,7 @@ class ConversationEngine:
             now=self.clock(),
             candidates=candidates,
             excerpt=excerpt,
-            procedure_slug=None if candidates else conv.state.get("last_procedure"),
+            procedure_slug=procedure or (None if candidates else conv.state.get("last_procedure")),
         )
         deadline = ticket.deadline.astimezone(VN).strftime("%H:%M %d/%m/%Y")
         return Outcome(ESCALATED, [Reply(say("escalated", lang, code=ticket.code, deadline=deadline))], ticket.code)
@@ -402,8 +490,10 @@ class ConversationEngine:
             return detect_lang(text)
         return str(conv.state.get("last_lang") or "vi")
 
-    def _last_question(self, session: Session, conv: Conversation) -> str | None:
-        return session.scalar(
+    def _last_question(self, session: Session, conv: Conversation, *, skip_latest: bool = False) -> str | None:
+        """The citizen's last real question: not a button, command or request for a person (nor, with skip_latest,
+        the message being answered)."""
+        texts = session.scalars(
             select(ChatMessage.text)
             .where(
                 ChatMessage.conversation_id == conv.id,
@@ -412,7 +502,12 @@ class ConversationEngine:
                 ~ChatMessage.text.startswith("/"),
             )
             .order_by(ChatMessage.id.desc())
-        )
+            .limit(EXCERPT_MESSAGES + 1)
+        ).all()
+        for text in texts[1:] if skip_latest else texts:
+            if not asks_for_person(text):
+                return text
+        return None
 
     def _person_button(self, lang: str) -> Button:
         return Button(say("button_person", lang), "h")

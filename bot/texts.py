@@ -21,6 +21,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Bạn hỏi về thủ tục nào dưới đây?",
         "en": "Which of these procedures do you mean?",
     },
+    "clarify_missing": {
+        "vi": "Tôi chưa có thủ tục dành riêng cho trường hợp {case}. Các thủ tục gần nhất là:",
+        "en": "I have no procedure for exactly that case ({case}). The closest ones are:",
+    },
+    "case_foreign": {"vi": "có yếu tố nước ngoài", "en": "involving a foreign country or a foreigner"},
     "declined": {
         "vi": "Xin lỗi, tôi chỉ trả lời câu hỏi về thủ tục hành chính. Nếu cần, bạn có thể gặp cán bộ.",
         "en": "Sorry, I can only answer questions about administrative procedures. You can ask an official if "

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         le=3650,
         description="A procedure not verified against its official source for this many days shows as stale",
     )
+    context_minutes: float = Field(
+        default=30,
+        gt=0,
+        le=7 * 24 * 60,
+        description="A follow-up question (\"lệ phí bao nhiêu?\") is read as about the procedure just discussed for "
+        "this long after the conversation's last answer",
+    )
     kb_poll_seconds: float = Field(
         default=0.25,
         gt=0,

@@ -11,7 +11,7 @@ import yaml
 
 from core.yamlfiles import load_yaml
 from retrieval.normalize import DATA_DIR, fold
-from retrieval.retriever import SearchResult
+from retrieval.retriever import Candidate, SearchResult
 
 THRESHOLDS_FILE = DATA_DIR / "thresholds.yaml"
 ANSWERED, CLARIFY, ESCALATED, DECLINED = "answered", "clarify", "escalated", "declined"
@@ -79,12 +79,42 @@ def asks_for_person(question: str) -> bool:
     return bool(_human_patterns().search(fold(question)))
 
 
+@lru_cache(maxsize=1)
+def _qualifiers() -> dict[str, re.Pattern[str]]:
+    data = load_yaml((DATA_DIR / "qualifiers.yaml").read_text(encoding="utf-8"))
+    return {
+        name: re.compile(r"(?<!\w)(?:" + "|".join(re.escape(fold(p)) for p in phrases) + r")(?!\w)")
+        for name, phrases in data.items()
+    }
+
+
+def unmatched_case(question: str, titles: list[str]) -> str | None:
+    """A case the question names (e.g. 'foreign') that none of these titles names; None when there is none."""
+    asked, named = fold(question), fold(" ".join(titles))
+    for name, pattern in _qualifiers().items():
+        if pattern.search(asked) and not pattern.search(named):
+            return name
+    return None
+
+
+# Two candidates whose titles share this much of their words are the same procedure at different levels or in
+# variants ("… cấp tỉnh" / "… cấp xã"): the bot asks which one rather than pick by a hair.
+TWIN_TITLES = 0.75  # "Đăng ký khai sinh" and "Đăng ký khai tử" share 3 of 5 words and are not variants
+
+
+def twin_titles(first: str, second: str) -> bool:
+    """Whether two titles are the same procedure's in all but a few words."""
+    a, b = set(re.findall(r"\w+", fold(first))), set(re.findall(r"\w+", fold(second)))
+    return bool(a and b) and len(a & b) / len(a | b) >= TWIN_TITLES
+
+
 @dataclass(frozen=True)
 class Decision:
     """What to do with a question, and how many candidates to offer."""
 
     status: str
     offer: int = 0  # candidates to show as buttons (clarify) or 1 (answered)
+    missing: str | None = None  # a case the question names that no candidate's title names (see unmatched_case)
 
 
 @dataclass(frozen=True)
@@ -98,6 +128,9 @@ class Signals:
     known: float  # share of the question's word pairs the knowledge base knows
     off_topic_gap: float  # closest off-topic example's cosine minus the best procedure view's
     n_candidates: int
+    twins: bool = False  # the first two candidates are one procedure in two variants (twin_titles)
+    case_of_first: str | None = None  # a case the question names and the first candidate's title does not
+    case_of_all: str | None = None  # ... and no candidate's title does
 
 
 def signals(question: str, result: SearchResult) -> Signals:
@@ -115,7 +148,21 @@ def signals(question: str, result: SearchResult) -> Signals:
         known=result.known_token_share,
         off_topic_gap=result.off_topic - (first.dense if first else 0.0),
         n_candidates=len(cands),
+        twins=bool(first and second and twin_titles(first.entry.title("vi"), second.entry.title("vi"))),
+        case_of_first=(case := unmatched_case(question, list(first.entry.titles.values())) if first else None),
+        case_of_all=case if case and first and not _variant_naming(question, first, cands[1:5]) else None,
     )
+
+
+def _variant_naming(question: str, first: Candidate, others: list[Candidate]) -> bool:
+    """Whether one of the other candidates is the first one's procedure for the case the question names."""
+    words = set(re.findall(r"\w+", fold(first.entry.title("vi"))))
+    for other in others:
+        title = other.entry.title("vi")
+        shared = words & set(re.findall(r"\w+", fold(title)))
+        if words and len(shared) / len(words) >= 0.5 and unmatched_case(question, [title]) is None:
+            return True
+    return False
 
 
 def decide_signals(s: Signals, t: Thresholds) -> Decision:
@@ -132,9 +179,9 @@ def decide_signals(s: Signals, t: Thresholds) -> Decision:
         return Decision(DECLINED)
     if s.off_topic_gap > t.clarify_gap:
         return Decision(ESCALATED)
-    if s.dense >= t.answer_dense and s.margin >= t.answer_margin:
+    if s.dense >= t.answer_dense and s.margin >= t.answer_margin and not s.twins and not s.case_of_first:
         return Decision(ANSWERED, 1)
-    return Decision(CLARIFY, min(3, s.n_candidates))
+    return Decision(CLARIFY, min(3, s.n_candidates), missing=s.case_of_all)
 
 
 def decide(question: str, result: SearchResult, thresholds: Thresholds) -> Decision:

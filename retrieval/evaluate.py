@@ -12,7 +12,7 @@ import numpy as np
 
 from core.errors import Invalid
 from knowledge.io import iter_jsonl
-from retrieval.decision import ANSWERED, DECLINED, ESCALATED
+from retrieval.decision import ANSWERED, CLARIFY, DECLINED, ESCALATED
 from retrieval.service import AskService
 
 OTHER_LANGS = ("ko", "ru", "pl")
@@ -117,6 +117,12 @@ def _mrr(ranks: list[int | None]) -> float:
     return sum(1.0 / r for r in ranks if r) / len(ranks) if ranks else float("nan")
 
 
+def _precision(in_scope: list[Scored], off: list[Scored]) -> float:
+    answered = [s for s in in_scope + off if s.answer["status"] == ANSWERED]
+    right = sum(1 for s in answered if s.in_scope and s.rank == 1)
+    return right / len(answered) if answered else float("nan")
+
+
 def metrics(items: list[Scored]) -> dict[str, float | int]:
     """The figures of one group of questions."""
     in_scope = [s for s in items if s.in_scope]
@@ -136,6 +142,11 @@ def metrics(items: list[Scored]) -> dict[str, float | int]:
         "answered": sum(s.answer["status"] == ANSWERED for s in in_scope) / len(in_scope)
         if in_scope
         else float("nan"),
+        # Of the questions the bot answered outright, the share it answered right (off-topic ones answered count
+        # as wrong): what a citizen who gets an answer can trust.
+        "precision": _precision(in_scope, off),
+        # Of the in-scope questions it asked about, the share whose procedure is among the three offered.
+        "clarify@3": _recall([s.rank for s in in_scope if s.answer["status"] == CLARIFY], 3),
         "off_topic": len(off),
         "off_topic_handled": (
             sum(s.answer["status"] in (DECLINED, ESCALATED) for s in off) / len(off) if off else float("nan")
@@ -176,6 +187,8 @@ def format_table(table: dict[str, dict[str, float | int]]) -> str:
         ("mrr", "MRR"),
         ("answered", "answered"),
         ("answered_wrong", "ans-wrong"),
+        ("precision", "precision"),
+        ("clarify@3", "clarify@3"),
         ("off_topic", "off"),
         ("off_topic_handled", "off-handled"),
         ("p50_ms", "p50 ms"),

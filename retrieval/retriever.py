@@ -188,6 +188,11 @@ class Retriever:
             view.text = text
         self._texts_in = None
 
+    def title_of(self, slug: str, lang: str) -> str | None:
+        """A procedure's title in a language (None for a procedure this index does not hold)."""
+        found = self.by_slug.get(slug)
+        return self.procedures[found].title(lang) if found is not None else None
+
     def embed_query(self, question: str) -> np.ndarray:
         """The query vector."""
         return self.embedder.embed_queries([question])[0]

@@ -50,6 +50,7 @@ class AskResult:
     latency_ms: float
     offer: int = 0
     search: SearchResult | None = field(default=None, repr=False)
+    missing: str | None = None  # a case the question names that no candidate covers (retrieval.decision)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of DESIGN.md."""
@@ -101,7 +102,7 @@ class AskService:
         procedure = candidates[0]["slug"] if decision.status == ANSWERED and candidates else None
         offer = decision.offer if decision.status in (ANSWERED, CLARIFY) else 0
         latency = (time.perf_counter() - started) * 1000
-        return AskResult(decision.status, procedure, candidates, lang, latency, offer, result)
+        return AskResult(decision.status, procedure, candidates, lang, latency, offer, result, decision.missing)
 
 
 def open_retriever(

@@ -1,5 +1,6 @@
 """The answer decision: each branch at, above and below its threshold, and the thresholds file."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,35 @@ def test_thresholds_round_trip_per_embedder(tmp_path: Path) -> None:
     assert load_thresholds("a", path) == T
     assert load_thresholds("b", path).answer_dense == 0.5
     assert load_thresholds("missing", path) == Thresholds()
+
+
+def test_one_procedure_in_two_variants_is_asked_about_not_picked() -> None:
+    from retrieval.decision import twin_titles
+
+    assert twin_titles(
+        "Cấp, cấp lại giấy phép nhập khẩu thủy sản sống (cấp tỉnh)", "Cấp, cấp lại giấy phép nhập khẩu thủy sản sống"
+    )
+    assert not twin_titles("Đăng ký khai sinh", "Đăng ký kết hôn")
+    assert not twin_titles("", "Đăng ký kết hôn")
+
+
+def test_a_case_the_question_names_and_no_title_names_is_reported() -> None:
+    from retrieval.decision import unmatched_case
+
+    assert unmatched_case("dang ky ket hon voi nguoi nuoc ngoai can gi", ["Đăng ký kết hôn"]) == "foreign"
+    assert unmatched_case("marriage to a foreigner", ["Marriage registration"]) == "foreign"
+    assert unmatched_case("kết hôn với người nước ngoài", ["Đăng ký kết hôn có yếu tố nước ngoài"]) is None
+    assert unmatched_case("đăng ký kết hôn", ["Đăng ký kết hôn"]) is None
+
+
+def test_twins_or_an_unnamed_case_turn_a_sure_answer_into_a_question() -> None:
+    from retrieval.decision import Signals, Thresholds, decide_signals
+
+    sure = Signals(False, True, 0.99, 10.0, 1.0, -1.0, 5)
+    loose = Thresholds(answer_dense=0.5, answer_margin=0.1)
+    assert decide_signals(sure, loose).status == "answered"
+    assert decide_signals(replace(sure, twins=True), loose).status == "clarify"
+    unnamed = decide_signals(replace(sure, case_of_first="foreign", case_of_all="foreign"), loose)
+    assert (unnamed.status, unnamed.missing) == ("clarify", "foreign")
+    among = decide_signals(replace(sure, case_of_first="foreign"), loose)
+    assert (among.status, among.missing) == ("clarify", None)  # another candidate names it: offered, not reported
