@@ -99,6 +99,18 @@ def test_card_buttons_open_the_full_card_and_its_parts(retriever, db: Session) -
     assert out[-1].text == steps.text
 
 
+def test_a_follow_up_about_one_part_is_answered_with_that_part_alone(retriever) -> None:  # noqa: ANN001
+    engine = engine_with(retriever, ALWAYS_ANSWER)
+    assert send(engine, text="cấp hộ chiếu phổ thông").replies[0].buttons[0].payload == "c:passport-issuance:full"
+    for follow_up, label in (("lệ phí bao nhiêu?", "Lệ phí"), ("nộp ở đâu?", "Nơi nộp"), ("what steps?", "Steps")):
+        reply = send(engine, text=follow_up).replies[0]
+        assert f"{label}:" in reply.text, follow_up
+        others = {"Lệ phí", "Nơi nộp", "Hồ sơ cần có", "Thời gian giải quyết", "Fees", "Documents"} - {label}
+        assert [o for o in others if f"{o}:" in reply.text] == [], follow_up
+        assert reply.buttons[0].payload == "c:passport-issuance:full"
+        assert [b["type"] for b in reply.blocks] == ["heading", "list" if label == "Steps" else "field", "note"]
+
+
 def test_an_aspect_the_card_lacks_offers_the_short_card(retriever) -> None:  # noqa: ANN001
     engine = ConversationEngine(AskService(retriever, NEVER_ANSWER))
     with session_scope() as session:
