@@ -160,18 +160,23 @@ def create_app(engine: ConversationEngine | None = None) -> FastAPI:
     def chat(body: ChatIn, request: Request) -> ChatOut:
         """Send a web-chat message (text or button payload) and get the bot's replies."""
         with session_scope() as session:
-            outcome = web.post_message(request.app.state.engine, session, body.session, body.text, body.button)
+            engine = request.app.state.engine
+            outcome = web.post_message(engine, session, body.session, body.text, body.button, body.lang)
+            lang = web.frame_lang(session, body.session)
         replies = [
-            {"id": str(r.message_id), "text": r.text, "buttons": [b.__dict__ for b in r.buttons]}
+            {"id": str(r.message_id), "text": r.text, "buttons": [b.__dict__ for b in r.buttons], "blocks": r.blocks}
             for r in outcome.replies
         ]
-        return ChatOut.model_validate({"status": outcome.status, "ticket": outcome.ticket, "replies": replies})
+        return ChatOut.model_validate(
+            {"status": outcome.status, "ticket": outcome.ticket, "replies": replies, "lang": lang}
+        )
 
     @app.get("/api/chat/{sid}/messages", response_model=MessagesOut)
     def chat_messages(sid: SessionId, after: Annotated[int | None, Query(ge=0)] = None) -> MessagesOut:
         """Everything sent to a web-chat session, including officials' later replies."""
         with session_scope() as session:
-            return MessagesOut.model_validate({"messages": web.messages_for(session, sid, after)})
+            messages = web.messages_for(session, sid, after)
+            return MessagesOut.model_validate({"messages": messages, "lang": web.frame_lang(session, sid)})
 
     @app.get("/chat", include_in_schema=False)
     def chat_page() -> FileResponse:

@@ -225,7 +225,7 @@ def _card_text(session: Session, ticket: Ticket) -> str:
     if not ticket.procedure_slug:
         return ""
     try:
-        return render_card(procedure_card(session, ticket.procedure_slug, ticket.lang), ticket.lang)
+        return render_card(procedure_card(session, ticket.procedure_slug, ticket.lang), ticket.lang, "full").text
     except NotFound:  # the procedure was removed from the knowledge base since
         return ""
 

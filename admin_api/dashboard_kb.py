@@ -796,7 +796,9 @@ def _procedure_page(
                 "updated_at": proc.updated_at,
                 "stale": proc.last_verified is None or proc.last_verified < _today() - dt.timedelta(days=stale_days),
             }
-            cards = {lang: render_card(procedure_card(session, slug, lang), lang) for lang in CONTENT_LANGS}
+            cards = {
+                lang: render_card(procedure_card(session, slug, lang), lang, "full").text for lang in CONTENT_LANGS
+            }
             if proc.status == versions.ACTIVE and versions.may_publish(actor.role):
                 successors = kb_admin.successor_choices(session, proc)
             if proc.successor_slug:
@@ -844,7 +846,7 @@ def _draft_card(draft: Any, slug: str) -> str | None:
         preview = versions.preview_procedure(versions.validated(draft.record, slug=slug))
     except Invalid:
         return None
-    return render_card(card_of(preview, "vi"), "vi")
+    return render_card(card_of(preview, "vi"), "vi", "full").text
 
 
 def _act(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -17,6 +17,7 @@ class ChatIn(BaseModel):
     session: SessionId
     text: Annotated[str, Field(max_length=20_000)] | None = None
     button: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    lang: Annotated[str, Field(pattern=r"^[a-z]{2}$")] | None = None  # the browser's language, a new chat's first
 
     @model_validator(mode="after")
     def _one_of(self) -> ChatIn:
@@ -33,12 +34,17 @@ class ButtonOut(BaseModel):
     payload: str
 
 
+# A reply's structure (bot/cards.py): heading, paragraph, field, list, link and note blocks; null for plain text.
+Blocks = list[dict[str, Any]] | None
+
+
 class ReplyOut(BaseModel):
-    """One reply message."""
+    """One reply message: its plain text, and its blocks for a client that formats."""
 
     id: str
     text: str
     buttons: list[ButtonOut]
+    blocks: Blocks = None
 
 
 class ChatOut(BaseModel):
@@ -47,6 +53,7 @@ class ChatOut(BaseModel):
     status: str
     ticket: str | None
     replies: list[ReplyOut]
+    lang: str | None = None  # "vi" or "en": the language the bot speaks to this session now
 
 
 class MessageOut(BaseModel):
@@ -55,6 +62,7 @@ class MessageOut(BaseModel):
     id: str
     text: str
     buttons: list[ButtonOut]
+    blocks: Blocks = None
     at: str
     author: str
 
@@ -63,3 +71,4 @@ class MessagesOut(BaseModel):
     """Messages sent to a session, oldest first."""
 
     messages: list[MessageOut]
+    lang: str | None = None  # as in ChatOut; null for a session that has not talked yet

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.cards import render_card
+from bot.cards import ALIASES, ASPECTS, PARTS, TELEGRAM_CALLBACK_LIMIT, has_part, render_card
 from bot.followup import read_follow_up
 from bot.models import ChatMessage, Conversation, Feedback, InboundUpdate
-from bot.texts import say, ui_lang
+from bot.texts import EXAMPLE_QUESTIONS, GREETING_TOPICS, say, topic_label, ui_lang
 from core.config import get_settings
 from core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from core.text import fold
@@ -53,6 +53,7 @@ class Reply:
     text: str
     buttons: list[Button] = field(default_factory=list)
     message_id: int | None = None
+    blocks: list[dict[str, Any]] | None = None  # the structure of text (bot/cards.py), where it has one
 
 
 @dataclass
@@ -275,8 +276,9 @@ class ConversationEngine:
         *,
         status: str,
         hops: int = 0,
-        part: str = "short",  # noqa: ARG002 - which part of the card: rendered by bot.cards
+        part: str = "short",
     ) -> Outcome:
+        """A procedure's card: short (the default), full, or one aspect of it ("fees", "where_to_file"...)."""
         try:
             card = procedure_card(session, slug, lang)
         except NotFound:
@@ -285,16 +287,32 @@ class ConversationEngine:
             if not card["successor"] or hops >= MAX_SUCCESSORS:
                 notice = Reply(say("retired", lang, title=card["title"]), [self._person_button(lang)])
                 return Outcome("retired", [notice])
-            replaced = self._card(session, conv, card["successor"], lang, status=status, hops=hops + 1)
+            replaced = self._card(session, conv, card["successor"], lang, status=status, hops=hops + 1, part=part)
             notice = Reply(say("retired_successor", lang, title=card["title"]))
             return Outcome(replaced.status, [notice, *replaced.replies], replaced.ticket)
+        if part not in PARTS and part not in ALIASES:
+            logger.warning("no card part %r; showing the short card", part)
+            part = "short"
+        rendered = render_card(card, lang, part)
         buttons = [
+            *self._part_buttons(card, lang, ALIASES.get(part, part)),
             Button(say("button_up", lang), "f:+"),
             Button(say("button_down", lang), "f:-"),
             self._person_button(lang),
         ]
         conv.state = {**conv.state, "last_procedure": slug}
-        return Outcome(status, [Reply(render_card(card, lang), buttons)])
+        return Outcome(status, [Reply(rendered.text, buttons, blocks=rendered.blocks)])
+
+    def _part_buttons(self, card: dict[str, Any], lang: str, part: str) -> list[Button]:
+        """Where a card can go from here: the full card, and from a short card its steps and legal basis."""
+        wanted = [] if part == "full" else ["full"]
+        if part == "short":
+            wanted += [p for p in ("steps", "legal_basis") if has_part(card, p)]
+        elif part in ASPECTS and not has_part(card, part):
+            wanted.append("short")  # nothing to say about this aspect: offer the essentials instead
+        buttons = [Button(say(f"button_{p}", lang), f"c:{card['slug']}:{p}") for p in wanted]
+        # Telegram refuses a whole message over one button with too long a callback_data.
+        return [b for b in buttons if len(b.payload.encode()) <= TELEGRAM_CALLBACK_LIMIT]
 
     def _escalate(
         self,
@@ -334,6 +352,14 @@ class ConversationEngine:
         kind, _, value = payload.partition(":")
         if kind == "p" and value:
             return self._card(session, conv, value, lang, status=ANSWERED)
+        if kind == "c" and value.count(":") == 1:
+            slug, part = value.split(":")
+            if slug and part in PARTS:
+                return self._card(session, conv, slug, lang, status=ANSWERED, part=part)
+        if kind == "q" and value.isdigit() and int(value) < len(EXAMPLE_QUESTIONS[ui_lang(lang)]):
+            # An example question of the greeting, answered exactly as if the citizen had typed it.
+            question = EXAMPLE_QUESTIONS[ui_lang(lang)][int(value)]
+            return self._route(session, conv, Inbound(channel=conv.channel, user=conv.user_key, text=question))
         if kind == "h":
             question = self._last_question(session, conv) or say("button_person", lang)
             return self._escalate(session, conv, question, "asked_for_person", lang)
@@ -367,7 +393,7 @@ class ConversationEngine:
         command = command.split("@", 1)[0].lower()  # Telegram groups send /help@botname
         lang = self._lang(conv, None)
         if command == "/start":
-            return Outcome("start", [Reply(say("greeting", lang), [self._person_button(lang)])])
+            return self._greeting(session, lang)
         if command == "/help":
             return Outcome("help", [Reply(say("help", lang))])
         if command == "/lang":
@@ -389,6 +415,14 @@ class ConversationEngine:
             return self._link(session, conv, arg.strip(), lang)
         return Outcome("help", [Reply(say("help", lang))])
 
+    def _greeting(self, session: Session, lang: str) -> Outcome:
+        """The welcome: what to ask, example questions and the most asked-about topics as buttons."""
+        examples = [Button(q, f"q:{i}") for i, q in enumerate(EXAMPLE_QUESTIONS[ui_lang(lang)])]
+        known = set(session.scalars(select(Procedure.category).where(Procedure.origin != "national").distinct()))
+        topics = [Button(topic_label(c, lang), f"t:{c}") for c in GREETING_TOPICS if c in known]
+        buttons = [*examples, *topics, Button(say("button_topics", lang), "t:"), self._person_button(lang)]
+        return Outcome("start", [Reply(say("greeting", lang), buttons)])
+
     def _link(self, session: Session, conv: Conversation, code: str, lang: str) -> Outcome:
         """An official links this Telegram chat to their account for notifications (`/link CODE`)."""
         if conv.channel != "telegram":
@@ -405,7 +439,8 @@ class ConversationEngine:
         curated = select(Procedure).where(Procedure.origin != "national")
         if not category:
             categories = sorted(set(session.scalars(select(Procedure.category).where(Procedure.origin != "national"))))
-            return Outcome("topics", [Reply(say("topics", lang), [Button(c, f"t:{c}") for c in categories if c])])
+            buttons = [Button(topic_label(c, lang), f"t:{c}") for c in categories if c]
+            return Outcome("topics", [Reply(say("topics", lang), buttons)])
         procs = session.scalars(curated.where(Procedure.category == category).order_by(Procedure.slug)).all()
         buttons = [
             Button(_short(p.text(ui_lang(lang)).title if p.text(ui_lang(lang)) else p.slug), f"p:{p.slug}")
@@ -501,11 +536,14 @@ class ConversationEngine:
             procedure=conv.state.get("last_procedure") if outcome.status == ANSWERED else None,
             latency_ms=(self.clock() - started).total_seconds() * 1000,
             ticket_code=outcome.ticket,
+            blocks=reply.blocks,
         )
         session.add(message)
         session.flush()
         reply.message_id = message.id
-        enqueue(session, conv.channel, conv.user_key, reply.text, buttons, message.id, inbound.reply_to)
+        enqueue(
+            session, conv.channel, conv.user_key, reply.text, buttons, message.id, inbound.reply_to, blocks=reply.blocks
+        )
 
 
 def pending_updates(session: Session, channels: list[str]) -> list[InboundUpdate]:

@@ -65,6 +65,8 @@ class ChatMessage(Base):
     procedure: Mapped[str | None] = mapped_column(String(120))
     latency_ms: Mapped[float | None] = mapped_column(Float)  # inbound stored -> this reply queued
     ticket_code: Mapped[str | None] = mapped_column(String(40))
+    # The reply's structure (bot/cards.py blocks) for channels that format it; text is its plain rendering.
+    blocks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Feedback(Base):

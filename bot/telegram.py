@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.error import RetryAfter as TelegramRetryAfter
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import inbox
+from bot.cards import telegram_html
 from bot.engine import ConversationEngine, Inbound, Outcome
 from core.errors import Invalid
 from core.logging import mask_sensitive
@@ -75,7 +77,11 @@ def _kind(message: Message) -> str:
 
 
 class TelegramSender:
-    """Delivers outbox messages with sendMessage: plain text (no parse_mode), buttons one per row."""
+    """Delivers outbox messages with sendMessage, buttons one per row.
+
+    A message with blocks goes as HTML (bold headings and labels, every value escaped: text from the knowledge
+    base never becomes markup); one without them as plain text, with no parse_mode at all.
+    """
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
@@ -87,8 +93,12 @@ class TelegramSender:
             markup = InlineKeyboardMarkup(
                 [[InlineKeyboardButton(b["label"], callback_data=b["payload"])] for b in message.buttons]
             )
+        chat_id = _chat_id(message.recipient)
         try:
-            await self.bot.send_message(_chat_id(message.recipient), message.text, reply_markup=markup)
+            if message.blocks:
+                await self._send_formatted(chat_id, message, markup)
+            else:
+                await self.bot.send_message(chat_id, message.text, reply_markup=markup)
         except TelegramRetryAfter as exc:
             raise RetryAfter(_retry_seconds(exc)) from exc
         except Forbidden as exc:
@@ -97,6 +107,19 @@ class TelegramSender:
             if "chat not found" in exc.message.lower():
                 raise PermanentFailure(exc.message) from exc
             raise
+
+    async def _send_formatted(self, chat_id: int | str, message: Outgoing, markup: InlineKeyboardMarkup | None) -> None:
+        assert message.blocks is not None
+        try:
+            await self.bot.send_message(
+                chat_id, telegram_html(message.blocks), parse_mode=ParseMode.HTML, reply_markup=markup
+            )
+        except BadRequest as exc:
+            if "can't parse entities" not in exc.message.lower():
+                raise
+            # Our HTML is escaped and balanced; should Telegram still refuse it, the same words go as plain text.
+            logger.warning("telegram refused the HTML of outbox message %s (%s); sent as plain text", message.id, exc)
+            await self.bot.send_message(chat_id, message.text, reply_markup=markup)
 
 
 def _chat_id(recipient: str) -> int | str:

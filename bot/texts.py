@@ -5,9 +5,9 @@ from __future__ import annotations
 TEXTS: dict[str, dict[str, str]] = {
     "greeting": {
         "vi": "Xin chào! Tôi là trợ lý Một cửa. Hãy hỏi tôi về thủ tục hành chính: cần giấy tờ gì, lệ phí, "
-        "thời gian, nộp ở đâu. Gõ /help để xem hướng dẫn.",
+        "thời gian, nộp ở đâu. Bấm một câu hỏi mẫu hay một lĩnh vực bên dưới, hoặc gõ /help để xem hướng dẫn.",
         "en": "Hello! I am the One-Stop assistant. Ask me about administrative procedures: documents, fees, "
-        "processing time, where to file. Type /help for more.",
+        "processing time, where to file. Tap an example question or a topic below, or type /help for more.",
     },
     "help": {
         "vi": 'Cách dùng:\n• Gõ câu hỏi, ví dụ: "làm lại căn cước bị mất"\n• /topics — xem thủ tục theo lĩnh vực\n'
@@ -62,7 +62,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Sorry the answer did not help. Would you like to ask an official?",
     },
     "button_person": {"vi": "👤 Gặp cán bộ", "en": "👤 Talk to an official"},
-    "button_up": {"vi": "👍", "en": "👍"},
+    # Every button says in words what it does: an emoji a phone cannot draw leaves the words.
+    "button_up": {"vi": "👍 Hữu ích", "en": "👍 Helpful"},
     "button_reopen": {"vi": "↩️ Chưa rõ, hỏi lại", "en": "↩️ Not solved, reopen"},
     "rated": {
         "vi": "Cảm ơn bạn đã chấm điểm câu trả lời của cán bộ!",
@@ -72,7 +73,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Đã mở lại yêu cầu {code}. Cán bộ sẽ trả lời trước {deadline}.",
         "en": "Ticket {code} is open again. An official will answer by {deadline}.",
     },
-    "button_down": {"vi": "👎", "en": "👎"},
+    "button_down": {"vi": "👎 Chưa hữu ích", "en": "👎 Not helpful"},
+    "button_full": {"vi": "📋 Xem đầy đủ", "en": "📋 Full card"},
+    "button_short": {"vi": "📄 Tóm tắt thủ tục", "en": "📄 Short card"},
+    "button_steps": {"vi": "📝 Các bước thực hiện", "en": "📝 Steps"},
+    "button_legal_basis": {"vi": "⚖️ Căn cứ pháp lý", "en": "⚖️ Legal basis"},
+    "button_topics": {"vi": "🗂️ Tất cả lĩnh vực", "en": "🗂️ All topics"},
+    "part_missing": {
+        "vi": "Tôi chưa có thông tin “{label}” của thủ tục này. Bạn xem tóm tắt thủ tục, hoặc gặp cán bộ để được "
+        "hướng dẫn.",
+        "en": "I have no “{label}” for this procedure yet. See the short card, or ask an official.",
+    },
+    "more_items": {"vi": "… và {n} mục khác", "en": "… and {n} more"},
     "expired": {
         "vi": "Nút này không còn hiệu lực. Bạn hãy gõ lại câu hỏi nhé.",
         "en": "This button is no longer valid. Please type your question again.",
@@ -134,9 +146,37 @@ CARD_LABELS: dict[str, dict[str, str]] = {
     "steps": {"vi": "Các bước", "en": "Steps"},
     "online_link": {"vi": "Nộp trực tuyến", "en": "File online"},
     "legal_basis": {"vi": "Căn cứ pháp lý", "en": "Legal basis"},
+    "conditions": {"vi": "Điều kiện", "en": "Conditions"},
+    "result": {"vi": "Kết quả", "en": "Result"},
     "code": {"vi": "Mã thủ tục", "en": "Procedure code"},
     "last_verified": {"vi": "Cập nhật", "en": "Last verified"},
 }
+
+# The greeting's example questions, pressed as if typed (payload q:<index>).
+EXAMPLE_QUESTIONS: dict[str, list[str]] = {
+    "vi": ["Làm lại căn cước bị mất", "Lệ phí làm hộ chiếu", "Đăng ký khai sinh cần giấy tờ gì?"],
+    "en": ["How do I replace a lost ID card?", "Passport fee", "Documents to register a birth"],
+}
+GREETING_TOPICS = ("identity", "civil-status")  # the most asked-about topics, offered in the greeting
+
+TOPIC_LABELS: dict[str, dict[str, str]] = {
+    "identity": {"vi": "🆔 Căn cước, hộ chiếu", "en": "🆔 ID cards, passports"},
+    "civil-status": {"vi": "👪 Hộ tịch: khai sinh, kết hôn…", "en": "👪 Civil status: birth, marriage…"},
+    "residence": {"vi": "🏠 Cư trú", "en": "🏠 Residence"},
+    "business": {"vi": "🏪 Kinh doanh", "en": "🏪 Business"},
+    "transport": {"vi": "🚗 Giao thông, phương tiện", "en": "🚗 Transport, vehicles"},
+    "justice": {"vi": "⚖️ Tư pháp, chứng thực", "en": "⚖️ Justice, certification"},
+    "social": {"vi": "🤝 Bảo hiểm, trợ cấp xã hội", "en": "🤝 Insurance, social benefits"},
+    "land-construction": {"vi": "🏗️ Đất đai, xây dựng", "en": "🏗️ Land, construction"},
+    "education": {"vi": "🎓 Giáo dục", "en": "🎓 Education"},
+    "foreigners": {"vi": "🌏 Người nước ngoài", "en": "🌏 Foreigners"},
+    "e-government": {"vi": "💻 Dịch vụ công trực tuyến", "en": "💻 Online public services"},
+}
+
+
+def topic_label(category: str, lang: str | None) -> str:
+    """A topic's name in the citizen's language; a category we have no name for shows as it is."""
+    return TOPIC_LABELS.get(category, {}).get(ui_lang(lang), category)
 
 
 def ui_lang(lang: str | None) -> str:

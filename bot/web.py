@@ -9,16 +9,30 @@ from sqlalchemy.orm import Session
 
 from bot.engine import ConversationEngine, Inbound, Outcome
 from bot.models import ChatMessage, Conversation
+from bot.texts import ui_lang
 
 CHANNEL = "web"
 PAGE_LIMIT = 200
 
 
 def post_message(
-    engine: ConversationEngine, session: Session, sid: str, text: str | None, button: str | None
+    engine: ConversationEngine,
+    session: Session,
+    sid: str,
+    text: str | None,
+    button: str | None,
+    lang_hint: str | None = None,
 ) -> Outcome:
-    """Hand a web-chat message to the engine."""
-    return engine.handle(session, Inbound(channel=CHANNEL, user=sid, text=text, button=button))
+    """Hand a web-chat message to the engine; lang_hint is the browser's language, used by a new conversation."""
+    return engine.handle(session, Inbound(channel=CHANNEL, user=sid, text=text, button=button, lang_hint=lang_hint))
+
+
+def frame_lang(session: Session, sid: str) -> str | None:
+    """The language the bot now speaks to the session ("vi" or "en"), for the page around it; None before any."""
+    conv = session.scalar(select(Conversation).where(Conversation.channel == CHANNEL, Conversation.user_key == sid))
+    if conv is None:
+        return None
+    return ui_lang(conv.lang or conv.state.get("last_lang") or "vi")
 
 
 def messages_for(session: Session, sid: str, after: int | None) -> list[dict[str, Any]]:
@@ -37,6 +51,13 @@ def messages_for(session: Session, sid: str, after: int | None) -> list[dict[str
     if after is not None:
         stmt = stmt.where(ChatMessage.id > after)
     return [
-        {"id": str(m.id), "text": m.text, "buttons": m.buttons, "at": m.at.isoformat(), "author": m.author}
+        {
+            "id": str(m.id),
+            "text": m.text,
+            "buttons": m.buttons,
+            "blocks": m.blocks,
+            "at": m.at.isoformat(),
+            "author": m.author,
+        }
         for m in session.scalars(stmt)
     ]

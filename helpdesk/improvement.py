@@ -30,7 +30,7 @@ from helpdesk.reports import Period
 from helpdesk.tickets import ticket_for
 from knowledge.models import Procedure, ProcedureVersion
 from knowledge.versions import RETIRED, get_live, live_record, may_propose, open_draft, save_draft
-from retrieval.decision import CLARIFY, DECLINED, ESCALATED, asks_for_person
+from retrieval.decision import ANSWERED, CLARIFY, DECLINED, ESCALATED, asks_for_person
 from retrieval.embedders import Embedder, embedder_id
 from retrieval.normalize import detect_lang
 
@@ -160,7 +160,7 @@ def gap_questions(session: Session, since: dt.datetime, until: dt.datetime) -> l
     )
     for message_id, text, conversation_id in session.execute(disliked):
         if _pressed(text):  # the answer came from a button (a clarify's candidate): 👎 judges the question before it
-            found = _typed_question_before(session, conversation_id, message_id)
+            found = _typed_question_before(session, conversation_id, message_id, text)
             if found is None:
                 continue
             message_id, text = found
@@ -175,11 +175,14 @@ def _pressed(text: str) -> bool:
     return not text or text.startswith(("[", "/"))
 
 
-def _typed_question_before(session: Session, conversation_id: int, message_id: int) -> tuple[int, str] | None:
+def _typed_question_before(
+    session: Session, conversation_id: int, message_id: int, pressed: str
+) -> tuple[int, str] | None:
     """The typed question whose clarify offered the button a citizen pressed before this message, if it was one.
 
     A button answer may also come from browsing topics (/topics): then no typed question led to it, and the 👎
-    judges no question of theirs.
+    judges no question of theirs. Card buttons ("[c:slug:full]", the steps...) show more of an answer: pressed only
+    those since a question that was answered, the 👎 judges that question.
     """
     rows = session.execute(
         select(ChatMessage.id, ChatMessage.text, ChatMessage.inbound_id)
@@ -192,15 +195,17 @@ def _typed_question_before(session: Session, conversation_id: int, message_id: i
         .order_by(ChatMessage.id.desc())
         .limit(20)  # a few button presses back at most
     ).all()
-    typed = next((row for row in rows if not _pressed(row.text)), None)
-    if typed is None:
+    index = next((i for i, row in enumerate(rows) if not _pressed(row.text)), None)
+    if index is None:
         return None
+    typed = rows[index]
+    more_of_an_answer = all(t.startswith("[c:") for t in [pressed, *(row.text for row in rows[:index])])
     offered = session.scalar(
         select(ChatMessage.id).where(
             ChatMessage.conversation_id == conversation_id,
             ChatMessage.inbound_id == typed.inbound_id,
             ChatMessage.author == "bot",
-            ChatMessage.status == CLARIFY,
+            ChatMessage.status.in_((CLARIFY, ANSWERED) if more_of_an_answer else (CLARIFY,)),
         )
     )
     return (typed.id, typed.text) if offered is not None else None

@@ -300,6 +300,7 @@ class OutboxMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     buttons: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     reply_to: Mapped[str | None] = mapped_column(String(120))  # Zalo quotes the citizen's message_id
+    blocks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # this part's structure, sent formatted
     status: Mapped[str] = mapped_column(String(10), default="pending", index=True)  # pending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)

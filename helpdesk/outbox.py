@@ -8,12 +8,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.cards import TELEGRAM_LIMIT, ZALO_LIMIT, split_message
+from bot.cards import TELEGRAM_LIMIT, ZALO_LIMIT, plain_text, split_blocks, split_message
 from core.db import session_scope
 from helpdesk.models import OutboxMessage
 from knowledge.models import utcnow
@@ -21,6 +21,7 @@ from knowledge.models import utcnow
 logger = logging.getLogger(__name__)
 
 PUSH_CHANNELS = {"telegram": TELEGRAM_LIMIT, "zalo": ZALO_LIMIT}  # delivered through the outbox
+FORMATTED_CHANNELS = {"telegram"}  # these send a reply's blocks formatted; Zalo shows plain text only
 
 Failure = tuple[int, str, float | None, bool]  # message id, error, seconds until retry (None: give up), attempted
 BACKOFF_SECONDS = (1, 2, 5, 15, 60, 300, 900)  # attempt n waits BACKOFF_SECONDS[n-1], then the last one
@@ -50,6 +51,7 @@ class Outgoing:
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
     reply_to: str | None = None
+    blocks: list[dict[str, Any]] | None = None  # the part's structure (bot/cards.py); text is its plain form
 
 
 class Sender(Protocol):
@@ -70,16 +72,23 @@ def enqueue(
     reply_to: str | None = None,
     *,
     not_before: dt.datetime | None = None,
+    blocks: list[dict[str, Any]] | None = None,
 ) -> None:
     """Queue a message for a push channel, split to its length limit (buttons under the last part).
 
     With `not_before` the message waits until then (staff notifications kept for the next working moment).
+    With `blocks` (the structure of `text`) a channel that formats gets parts cut only between blocks, each
+    keeping its own blocks; the limit holds for the visible text, which is the part's plain text.
     """
     limit = PUSH_CHANNELS.get(channel)
     if limit is None:
         return  # web chat reads its messages from the log; nothing to push
-    parts = split_message(text, limit)
-    for index, part in enumerate(parts):
+    parts: list[tuple[str, list[dict[str, Any]] | None]]
+    if blocks and channel in FORMATTED_CHANNELS:
+        parts = [(plain_text(part), part) for part in split_blocks(blocks, limit)]
+    else:
+        parts = [(part, None) for part in split_message(text, limit)]
+    for index, (part, part_blocks) in enumerate(parts):
         session.add(
             OutboxMessage(
                 channel=channel,
@@ -89,6 +98,7 @@ def enqueue(
                 buttons=buttons if index == len(parts) - 1 else [],
                 reply_to=reply_to if index == 0 else None,
                 next_attempt_at=not_before or utcnow(),
+                blocks=part_blocks,
             )
         )
 
@@ -120,7 +130,7 @@ def claim_due(session: Session, channels: list[str], now: dt.datetime, limit: in
         ).all()
     )
     return [
-        Outgoing(m.id, m.channel, m.recipient, m.text, list(m.buttons or []), m.reply_to)
+        Outgoing(m.id, m.channel, m.recipient, m.text, list(m.buttons or []), m.reply_to, m.blocks or None)
         for m in rows
         if postponed.get(f"{m.channel}:{m.recipient}", m.id + 1) > m.id
     ]

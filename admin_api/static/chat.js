@@ -1,6 +1,7 @@
 // motcua web chat: plain ES2020, no framework, no build step.
 // Every piece of message text goes into the page through textContent or text nodes, never innerHTML:
-// answers quote citizens and official documents, and must show HTML or Markdown as written.
+// answers quote citizens and official documents, and must show HTML or Markdown as written. A card's
+// structure (headings, lists, links: the reply's "blocks") is built with createElement, its text the same way.
 "use strict";
 
 (() => {
@@ -9,12 +10,67 @@
   const SESSION_KEY = "motcua.session";
   const SENT_KEY = "motcua.sent"; // the citizen's own messages: the server only lists what it sent
   const SENT_KEEP = 100;
+  const LANG_KEY = "motcua.lang";
   const TIME = new Intl.DateTimeFormat("vi-VN", { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Ho_Chi_Minh" });
   // https only; stop before spaces, quotes and brackets; trailing punctuation is trimmed below.
   const URL_RE = /https:\/\/[^\s<>"'`()[\]{}]+/g;
   const TRAILING = /[.,;:!?…]+$/;
+  const LETTER = /\p{L}/u;
+  const LEADING_EMOJI = /^(?:[\p{Extended_Pictographic}\p{Emoji_Modifier}\u200d\ufe0f\u20e3]+\s*)+/u;
+
+  // The page around the conversation, in the citizen's language: Vietnamese unless the browser is English,
+  // then whatever language the bot speaks to them (the server says so with each answer).
+  const FRAME = {
+    vi: {
+      title: "Một cửa — Hỏi đáp thủ tục hành chính",
+      subtitle: "Trợ lý trực tuyến · Cán bộ trả lời các câu hỏi khó trong giờ hành chính",
+      log: "Cuộc trò chuyện",
+      typing: "Trợ lý đang trả lời…",
+      question: "Câu hỏi của bạn",
+      placeholder: "Nhập câu hỏi về thủ tục…",
+      send: "Gửi câu hỏi",
+      sendShort: "Gửi",
+      hint: "Enter để gửi · Shift+Enter để xuống dòng · Không gửi số CCCD, số điện thoại trong câu hỏi.",
+      badge: "Cán bộ trả lời",
+      choices: "Lựa chọn trả lời",
+      offline: "Không kết nối được máy chủ. Bạn kiểm tra mạng rồi thử lại nhé.",
+      serverError: "Máy chủ đang gặp sự cố",
+      badRequest: "Yêu cầu không hợp lệ",
+      unexpected: "Đã có lỗi không mong muốn. Bạn thử lại nhé.",
+      reconnected: "Đã kết nối lại.",
+      lost: "Mất kết nối, đang thử lại…",
+      notSent: "Chưa gửi được",
+      "f:+": "Hữu ích",
+      "f:-": "Chưa hữu ích",
+      h: "Gặp cán bộ",
+    },
+    en: {
+      title: "Một cửa — Administrative procedures help desk",
+      subtitle: "Online assistant · Officials answer the hard questions in office hours",
+      log: "Conversation",
+      typing: "The assistant is answering…",
+      question: "Your question",
+      placeholder: "Ask about a procedure…",
+      send: "Send question",
+      sendShort: "Send",
+      hint: "Enter to send · Shift+Enter for a new line · Do not put ID card or phone numbers in your question.",
+      badge: "Official's reply",
+      choices: "Reply options",
+      offline: "Cannot reach the server. Please check your connection and try again.",
+      serverError: "The server has a problem",
+      badRequest: "The request was refused",
+      unexpected: "Something unexpected went wrong. Please try again.",
+      reconnected: "Connected again.",
+      lost: "Connection lost, trying again…",
+      notSent: "Not sent",
+      "f:+": "Helpful",
+      "f:-": "Not helpful",
+      h: "Talk to an official",
+    },
+  };
 
   const els = {
+    root: document.documentElement,
     conversation: document.getElementById("conversation"),
     messages: document.getElementById("messages"),
     typing: document.getElementById("typing"),
@@ -60,6 +116,35 @@
   }
 
   const session = sessionId();
+
+  function browserLang() {
+    const first = (navigator.languages && navigator.languages[0]) || navigator.language || "";
+    return /^en\b/i.test(first) ? "en" : "vi";
+  }
+
+  let lang = FRAME[store.get(LANG_KEY)] ? store.get(LANG_KEY) : browserLang();
+
+  function t(key) {
+    return FRAME[lang][key] ?? FRAME.vi[key] ?? key;
+  }
+
+  function setLang(next) {
+    // Only the two languages the frame is written in; the server says "vi" or "en".
+    if (!FRAME[next]) return;
+    lang = next;
+    store.set(LANG_KEY, next);
+    els.root.lang = next;
+    for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
+      el.placeholder = t(el.dataset.i18nPlaceholder);
+    }
+    for (const el of document.querySelectorAll("[data-i18n-aria-label]")) {
+      el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+    }
+    for (const el of document.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+  }
+
+  setLang(lang);
 
   function sentLog() {
     try {
@@ -116,6 +201,80 @@
     return Number.isNaN(date.getTime()) ? "" : TIME.format(date);
   }
 
+  // -- blocks: a card's structure -----------------------------------------------------------------------
+
+  const str = (value) => (typeof value === "string" ? value : "");
+
+  function labelled(tag, className, label) {
+    const el = document.createElement(tag);
+    el.className = className;
+    if (label) {
+      const span = document.createElement("span");
+      span.className = "label";
+      span.textContent = `${label}:`;
+      el.append(span, document.createTextNode(" "));
+    }
+    return el;
+  }
+
+  function renderBlock(block) {
+    // One block as elements; null for anything this page does not know (the plain text is shown instead).
+    if (!block || typeof block !== "object") return null;
+    switch (block.type) {
+      case "heading": {
+        const h = document.createElement("h2");
+        h.className = "card-title";
+        appendText(h, botText(str(block.text)));
+        return h;
+      }
+      case "paragraph":
+      case "note": {
+        const p = document.createElement("p");
+        p.className = block.type === "note" ? "card-note" : "card-text";
+        appendText(p, block.type === "note" ? botText(str(block.text)) : str(block.text));
+        return p;
+      }
+      case "field":
+      case "link": {
+        const p = labelled("p", "card-field", str(block.label));
+        appendText(p, str(block.type === "link" ? block.url : block.text)); // an https link only, as in text
+        return p;
+      }
+      case "list": {
+        if (!Array.isArray(block.items)) return null;
+        const section = document.createElement("div");
+        section.className = "card-list";
+        if (str(block.label)) section.append(labelled("p", "card-field", str(block.label)));
+        const ul = document.createElement("ul");
+        for (const item of block.items) {
+          const li = document.createElement("li");
+          appendText(li, str(item));
+          ul.append(li);
+        }
+        if (block.items.length) section.append(ul);
+        if (str(block.more)) {
+          const more = document.createElement("p");
+          more.className = "card-more";
+          more.textContent = str(block.more);
+          section.append(more);
+        }
+        return section;
+      }
+      default:
+        return null;
+    }
+  }
+
+  function renderBlocks(bubble, blocks) {
+    // All or nothing: a reply with one unknown block is shown as its plain text.
+    if (!Array.isArray(blocks) || blocks.length === 0) return false;
+    const nodes = blocks.map(renderBlock);
+    if (nodes.some((node) => node === null)) return false;
+    bubble.classList.add("bubble--card");
+    bubble.append(...nodes);
+    return true;
+  }
+
   function nearBottom() {
     const c = els.conversation;
     return c.scrollHeight - c.scrollTop - c.clientHeight < 120;
@@ -125,7 +284,53 @@
     if (force || nearBottom()) els.conversation.scrollTop = els.conversation.scrollHeight;
   }
 
-  function addMessage({ id = null, text, author, at = null, buttons = [] }) {
+  function reveal(item) {
+    // The newest reply in view: all of it, or from its top when it is taller than the conversation pane.
+    if (!item) return;
+    const pane = els.conversation;
+    const top = item.getBoundingClientRect().top - pane.getBoundingClientRect().top + pane.scrollTop;
+    const room = pane.clientHeight;
+    const target = item.offsetHeight + 16 > room ? top - 8 : top + item.offsetHeight - room + 8;
+    pane.scrollTo({ top: Math.max(0, target) });
+  }
+
+  // Whether this device draws colour emoji: without a font for them each one is an empty box, so the bot's
+  // leading emoji (📄 on a card, 👍 on a button) are left out and the words beside them stand alone.
+  const EMOJI = (() => {
+    try {
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = 24;
+      const ctx = canvas.getContext("2d", { willReadFrequently: true });
+      if (!ctx) return true;
+      ctx.font = "20px sans-serif";
+      ctx.textBaseline = "top";
+      ctx.fillStyle = "#000";
+      ctx.fillText("👍", 0, 0);
+      const px = ctx.getImageData(0, 0, 24, 24).data;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i + 3] > 0 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 40) {
+          return true; // a coloured pixel: an emoji font drew it
+        }
+      }
+      return false;
+    } catch {
+      return true;
+    }
+  })();
+  els.root.classList.toggle("no-emoji", !EMOJI);
+
+  function botText(text) {
+    return EMOJI ? text : text.replace(LEADING_EMOJI, "");
+  }
+
+  function chipText(label, payload) {
+    // Words beside every emoji: a phone that cannot draw one still says what the button does.
+    const words = LETTER.test(label) ? "" : FRAME[lang][payload] || "";
+    const shown = botText(words ? `${label} ${words}` : label).trim();
+    return shown || label;
+  }
+
+  function addMessage({ id = null, text, author, at = null, buttons = [], blocks = null }) {
     const stick = nearBottom();
     const item = document.createElement("div");
     item.className = `msg msg--${author}`;
@@ -134,13 +339,15 @@
     if (author === "official") {
       const badge = document.createElement("div");
       badge.className = "badge";
-      badge.textContent = "Cán bộ trả lời";
+      badge.dataset.i18n = "badge";
+      badge.textContent = t("badge");
       item.append(badge);
     }
     const bubble = document.createElement("div");
     bubble.className = "bubble";
     if (author === "system") bubble.setAttribute("role", "alert");
-    appendText(bubble, String(text ?? ""));
+    if (renderBlocks(bubble, blocks)) item.classList.add("msg--card");
+    else appendText(bubble, String(text ?? ""));
     item.append(bubble);
 
     if (author !== "system") {
@@ -155,13 +362,14 @@
       const chips = document.createElement("div");
       chips.className = "chips";
       chips.setAttribute("role", "group");
-      chips.setAttribute("aria-label", "Lựa chọn trả lời");
+      chips.dataset.i18nAriaLabel = "choices";
+      chips.setAttribute("aria-label", t("choices"));
       for (const b of buttons) {
         if (!b || typeof b.payload !== "string") continue;
         const chip = document.createElement("button");
         chip.type = "button";
         chip.className = "chip";
-        chip.textContent = String(b.label ?? b.payload);
+        chip.textContent = chipText(String(b.label ?? b.payload), b.payload);
         chip.dataset.payload = b.payload;
         chip.addEventListener("click", () => press(b.payload, chip.textContent));
         chips.append(chip);
@@ -176,9 +384,10 @@
 
   function addServerMessage(m) {
     const id = String(m.id);
-    if (shown.has(id)) return;
+    if (shown.has(id)) return null;
     shown.add(id);
-    addMessage({ id, text: m.text, author: m.author || "bot", at: m.at || null, buttons: m.buttons || [] });
+    const { text, at = null, buttons = [], blocks = null } = m;
+    return addMessage({ id, text, author: m.author || "bot", at, buttons: buttons || [], blocks });
   }
 
   function systemMessage(text) {
@@ -210,13 +419,13 @@
         cache: "no-store",
       });
     } catch {
-      throw new HttpError("Không kết nối được máy chủ. Bạn kiểm tra mạng rồi thử lại nhé.");
+      throw new HttpError(t("offline"));
     }
     let data = null;
     try { data = await response.json(); } catch { data = null; }
     if (!response.ok) {
       const detail = data && typeof data.detail === "string" ? data.detail : response.statusText;
-      const what = response.status >= 500 ? "Máy chủ đang gặp sự cố" : "Yêu cầu không hợp lệ";
+      const what = response.status >= 500 ? t("serverError") : t("badRequest");
       throw new HttpError(`${what} (${response.status}): ${detail}`);
     }
     return data;
@@ -226,11 +435,15 @@
     setBusy(true);
     setTyping(true);
     try {
-      const data = await api("/api/chat", { method: "POST", body: JSON.stringify({ session, ...body }) });
-      for (const reply of data.replies || []) addServerMessage(reply);
+      const data = await api("/api/chat", { method: "POST", body: JSON.stringify({ session, lang, ...body }) });
+      setTyping(false);
+      if (data.lang) setLang(data.lang);
+      let last = null;
+      for (const reply of data.replies || []) last = addServerMessage(reply) || last;
+      reveal(last);
       return true;
     } catch (err) {
-      systemMessage(err instanceof HttpError ? err.message : "Đã có lỗi không mong muốn. Bạn thử lại nhé.");
+      systemMessage(err instanceof HttpError ? err.message : t("unexpected"));
       return false;
     } finally {
       setTyping(false);
@@ -261,7 +474,7 @@
       remember(text, after);
     } else {
       item.classList.add("msg--failed");
-      item.querySelector(".time").textContent = "Chưa gửi được";
+      item.querySelector(".time").textContent = t("notSent");
     }
   }
 
@@ -272,6 +485,7 @@
     for (;;) {
       const query = next > 0 ? `?after=${next}` : "";
       const data = await api(`/api/chat/${encodeURIComponent(session)}/messages${query}`);
+      if (data.lang) setLang(data.lang);
       const batch = data.messages || [];
       all.push(...batch);
       for (const m of batch) next = Math.max(next, Number(m.id) || 0);
@@ -281,7 +495,9 @@
 
   async function fetchNew() {
     const { messages, cursor: next } = await fetchAfter(cursor);
-    for (const m of messages) addServerMessage(m); // ids already on the page are skipped, not repeated
+    let last = null;
+    for (const m of messages) last = addServerMessage(m) || last; // ids already on the page are skipped
+    reveal(last); // an official's reply that came later is the newest message: show it
     cursor = next;
   }
 
@@ -316,11 +532,11 @@
     if (!document.hidden) {
       try {
         if (ready) await fetchNew(); else await start();
-        if (pollFailed) systemMessage("Đã kết nối lại.");
+        if (pollFailed) systemMessage(t("reconnected"));
         pollFailed = false;
       } catch (err) {
         // One notice per outage, not one every few seconds.
-        if (!pollFailed) systemMessage(err instanceof HttpError ? err.message : "Mất kết nối, đang thử lại…");
+        if (!pollFailed) systemMessage(err instanceof HttpError ? err.message : t("lost"));
         pollFailed = true;
       }
     }
@@ -331,6 +547,11 @@
   // -- composer --------------------------------------------------------------------------------------
 
   function autosize() {
+    // Chromium counts a wrapped placeholder in scrollHeight: an empty box keeps its one-line height.
+    if (!els.input.value) {
+      els.input.style.height = "";
+      return;
+    }
     els.input.style.height = "auto";
     els.input.style.height = `${Math.min(els.input.scrollHeight, 140)}px`;
   }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,88 @@ from urllib.parse import parse_qsl
 
 BOT_ID = 777000111
 MAX_LONG_POLL = 10.0
+MESSAGE_LIMIT = 4096  # UTF-16 units of the text after entities are parsed
+CALLBACK_DATA_LIMIT = 64  # bytes
+
+# Telegram's HTML: these tags (a with its href only), the four named entities and numeric ones; any other <, >
+# or & is an error, as are unknown or unbalanced tags (https://core.telegram.org/bots/api#html-style).
+HTML_TAGS = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "a": "text_link",
+}
+HTML_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+HTML_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)([^<>]*)>|&(#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z]+);|[<>&]")
+HREF = re.compile(r'\s+href="([^"]*)"\s*')
+
+
+def utf16_len(text: str) -> int:
+    """Telegram's unit of offsets and lengths."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
+    """A message's text and entities as Telegram parses parse_mode=HTML; ValueError as Telegram's 400 says it."""
+    pieces: list[str] = []
+    entities: list[dict[str, Any]] = []
+    stack: list[tuple[str, int, str | None]] = []
+    offset = 0
+    position = 0
+    for match in HTML_TOKEN.finditer(source):
+        before = source[position : match.start()]
+        pieces.append(before)
+        offset += utf16_len(before)
+        position = match.end()
+        closing, name, attrs, entity = match.groups()
+        if name is not None:
+            name = name.lower()
+            if name not in HTML_TAGS:
+                raise ValueError(f'can\'t parse entities: unsupported start tag "{name}" at offset {match.start()}')
+            if closing:
+                if not stack or stack[-1][0] != name:
+                    raise ValueError(f'can\'t parse entities: unmatched end tag "{name}" at offset {match.start()}')
+                tag, start, url = stack.pop()
+                if offset > start:
+                    entities.append({"type": HTML_TAGS[tag], "offset": start, "length": offset - start, "url": url})
+                continue
+            url = None
+            if name == "a":
+                href = HREF.fullmatch(attrs)
+                if href is None:
+                    raise ValueError(f'can\'t parse entities: bad attributes of "a" at offset {match.start()}')
+                url = href.group(1)
+            elif attrs.strip():
+                raise ValueError(f"can't parse entities: unsupported attributes at offset {match.start()}")
+            stack.append((name, offset, url))
+        elif entity is not None:
+            if entity.startswith("#x"):
+                char = chr(int(entity[2:], 16))
+            elif entity.startswith("#"):
+                char = chr(int(entity[1:]))
+            elif entity in HTML_ENTITIES:
+                char = HTML_ENTITIES[entity]
+            else:
+                raise ValueError(f'can\'t parse entities: unsupported HTML entity "&{entity};"')
+            pieces.append(char)
+            offset += utf16_len(char)
+        else:
+            raise ValueError(f'can\'t parse entities: unexpected "{match.group(0)}" at offset {match.start()}')
+    pieces.append(source[position:])
+    if stack:
+        raise ValueError(f"can't parse entities: can't find end tag corresponding to start tag \"{stack[-1][0]}\"")
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(pieces), [{k: v for k, v in e.items() if v is not None} for e in entities]
 
 
 class BotApiStandin:
@@ -30,6 +113,7 @@ class BotApiStandin:
         self._cond = threading.Condition()
         self._closing = False
         self._throttle: list[int] = []  # retry_after of the next 429s
+        self._refuse_html = 0  # how many of the next HTML messages to refuse as unparsable
         self._blocked: set[str] = set()
         self._unknown: set[str] = set()
         self._message_id = 1000
@@ -69,6 +153,11 @@ class BotApiStandin:
         """Answer the next `times` sendMessage calls with 429 Too Many Requests."""
         with self._cond:
             self._throttle.extend([retry_after] * times)
+
+    def refuse_html(self, times: int) -> None:
+        """Answer the next `times` messages with parse_mode HTML with 400 can't parse entities."""
+        with self._cond:
+            self._refuse_html += times
 
     def block(self, chat_id: int | str) -> None:
         """The citizen blocked the bot: sendMessage to this chat answers 403."""
@@ -146,6 +235,20 @@ class BotApiStandin:
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
         if "reply_markup" in params:
             params["reply_markup"] = json.loads(params["reply_markup"])
+        text, entities = str(params.get("text", "")), []
+        if str(params.get("parse_mode", "")).lower() == "html":
+            with self._cond:
+                refuse, self._refuse_html = self._refuse_html > 0, max(self._refuse_html - 1, 0)
+            if refuse:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: can't parse entities: x"}
+            try:
+                text, entities = parse_html(text)
+            except ValueError as exc:
+                return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"}
+            params["_parsed"] = {"text": text, "entities": entities}
+        problem = _message_problem(text, params.get("reply_markup"))
+        if problem:
+            return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {problem}"}
         with self._cond:
             self._message_id += 1
             params["_ok"] = True
@@ -153,7 +256,8 @@ class BotApiStandin:
         message = {
             "message_id": message_id,
             "date": int(time.time()),
-            "text": params.get("text", ""),
+            "text": text,
+            **({"entities": entities} if entities else {}),
             "chat": {"id": int(chat_id), "type": "private"},
             "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa"},
         }
@@ -215,6 +319,19 @@ class BotApiStandin:
                 """Quiet: the test reads `calls`, not stderr."""
 
         return Handler
+
+
+def _message_problem(text: str, markup: dict[str, Any] | None) -> str | None:
+    """What Telegram would refuse in a message: empty or too long a text, too long a button's data."""
+    if not text.strip():
+        return "message text is empty"
+    if utf16_len(text) > MESSAGE_LIMIT:
+        return "message is too long"
+    for row in (markup or {}).get("inline_keyboard", []):
+        for button in row:
+            if len(str(button.get("callback_data", "")).encode()) > CALLBACK_DATA_LIMIT:
+                return "BUTTON_DATA_INVALID"
+    return None
 
 
 @contextmanager

@@ -19,12 +19,14 @@ from telegram import Update
 
 from admin_api.app import create_app
 from bot import telegram as channel
+from bot.cards import utf16_len
 from bot.engine import ConversationEngine
 from bot.models import InboundUpdate
 from bot.texts import say
 from core.config import get_settings
 from core.db import session_scope
 from helpdesk.models import OutboxMessage
+from knowledge.models import Procedure
 from knowledge.service import ensure_seeded
 from retrieval.service import AskService, open_retriever
 from tests.bot.telegram_standin import (
@@ -44,6 +46,7 @@ from tests.bot.telegram_standin import (
 TOKEN = "123456789:TEST-stand-in-token-for-motcua-tests_0123456789"
 SECRET = "webhook-secret_0123456789"
 QUESTION = "đăng ký khai sinh"
+HOSTILE = "<b>x</b> & <script>alert(1)</script> &amp;"
 e2e = pytest.mark.e2e
 
 
@@ -170,7 +173,7 @@ def test_question_is_answered_with_buttons_and_a_button_press_is_answered(
     async def scenario() -> None:
         async with polling_bot(engine, standin):
             standin.push(text_update(1, 4242, QUESTION))
-            # A card longer than 4,096 characters comes in two messages; the buttons sit under the last.
+            # A reply longer than 4,096 characters would come in several messages; the buttons sit under the last.
             reply = (await eventually(lambda: [m for m in standin.sent(4242) if "reply_markup" in m]))[0]
             payloads = buttons(reply)
             assert payloads[-1] == "h"  # every answer offers an official
@@ -180,12 +183,66 @@ def test_question_is_answered_with_buttons_and_a_button_press_is_answered(
 
     asyncio.run(scenario())
     first = standin.sent(4242)[0]
-    assert "parse_mode" not in first  # plain text: nothing in a card can turn into markup
+    # A card goes as HTML the stand-in parsed as Telegram does (every value escaped); anything else as plain text.
+    assert all(m.get("parse_mode") in (None, "HTML") for m in standin.sent(4242))
+    assert all("_parsed" in m for m in standin.sent(4242) if m.get("parse_mode"))
     assert first["text"].strip()
     assert [p["callback_query_id"] for p in standin.requests("answerCallbackQuery")] == ["cb-1"]
     assert standin.requests("deleteWebhook")
     assert not any(str(p.get("drop_pending_updates")).lower() == "true" for _, p in standin.calls)
     assert outbox(4242) == [("sent", 1, None)] * len(outbox(4242))
+
+
+@e2e
+def test_a_card_arrives_formatted_with_hostile_knowledge_base_text_shown_as_text(
+    engine: ConversationEngine, standin: BotApiStandin
+) -> None:
+    with session_scope() as session:
+        text = session.scalar(select(Procedure).where(Procedure.slug == "birth-registration")).text("vi")
+        text.title = HOSTILE
+        text.fees = "<i>miễn phí</i> & <a href='javascript:alert(1)'>x</a> 👨‍👩‍👧"
+        text.steps = [f"Bước {i}: " + "điền tờ khai 😀 " * 60 for i in range(12)]  # the full card: several messages
+
+    async def scenario() -> None:
+        async with polling_bot(engine, standin):
+            standin.push(callback_update(80, 4343, "p:birth-registration", "cb-80"))
+            await eventually(lambda: replies(4343) == 1 and {s for s, _, _ in outbox(4343)} == {"sent"})
+            standin.push(callback_update(81, 4343, "c:birth-registration:full", "cb-81"))
+            await eventually(lambda: replies(4343) == 2 and {s for s, _, _ in outbox(4343)} == {"sent"})
+
+    asyncio.run(scenario())
+    sent = standin.sent(4343)
+    assert len(sent) >= 3  # the short card in one message, the full one in several
+    assert all(m["parse_mode"] == "HTML" for m in sent)
+    assert all("<script>" not in m["text"] for m in sent)
+    short = sent[0]["_parsed"]
+    assert short["text"].startswith(f"📄 {HOSTILE}\n\n")  # shown as the characters it is
+    assert short["entities"][0] == {"type": "bold", "offset": 0, "length": utf16_len(f"📄 {HOSTILE}")}
+    assert "Lệ phí: <i>miễn phí</i> & <a href='javascript:alert(1)'>x</a> 👨‍👩‍👧" in short["text"]
+    assert {e["type"] for m in sent for e in m["_parsed"]["entities"]} == {"bold", "italic"}  # no link, no code
+    assert buttons(sent[0])[0] == "c:birth-registration:full"
+    full = sent[1:]
+    assert all(utf16_len(m["_parsed"]["text"]) <= 4096 for m in full)
+    assert ["reply_markup" in m for m in full] == [False] * (len(full) - 1) + [True]
+    assert full[0]["_parsed"]["text"].startswith(f"📄 {HOSTILE}")
+    assert sum(m["_parsed"]["text"].count("Các bước:") for m in full) == 1  # a label is never cut from its list
+
+
+@e2e
+def test_html_telegram_refuses_goes_again_as_plain_text(engine: ConversationEngine, standin: BotApiStandin) -> None:
+    standin.refuse_html(1)
+
+    async def scenario() -> None:
+        async with polling_bot(engine, standin):
+            standin.push(callback_update(90, 5353, "c:birth-registration:fees", "cb-90"))
+            await eventually(lambda: standin.sent(5353))
+
+    asyncio.run(scenario())
+    (attempt, delivered) = standin.requests("sendMessage")
+    assert attempt["parse_mode"] == "HTML"
+    assert "parse_mode" not in delivered
+    assert delivered["text"].startswith("📄 Đăng ký khai sinh\n\nLệ phí:")
+    assert outbox(5353) == [("sent", 1, None)]
 
 
 @e2e

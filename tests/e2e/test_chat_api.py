@@ -25,21 +25,44 @@ def test_chat_contract_and_message_history(live_server: str) -> None:
         first = client.post("/api/chat", json={"session": "s-1", "text": "Thủ tục đăng ký khai sinh"})
         assert first.status_code == 200
         body = first.json()
-        assert set(body) == {"status", "ticket", "replies"}
+        assert set(body) == {"status", "ticket", "replies", "lang"}  # DESIGN's fields, and the frame's language
         assert body["status"] in {"answered", "clarify", "escalated", "declined"}
+        assert body["lang"] == "vi"
         reply = body["replies"][0]
-        assert set(reply) == {"id", "text", "buttons"}
+        assert set(reply) == {"id", "text", "buttons", "blocks"}
         assert reply["text"]
         assert all(set(b) == {"label", "payload"} for b in reply["buttons"])
         pressed = client.post("/api/chat", json={"session": "s-1", "button": "p:birth-registration"}).json()
         assert pressed["status"] == "answered"
-        assert "Hồ sơ cần có" in pressed["replies"][0]["text"]
-        history = client.get("/api/chat/s-1/messages").json()["messages"]
-        assert [m["id"] for m in history] == [reply["id"], pressed["replies"][0]["id"]]
-        assert {"id", "text", "buttons", "at"} <= set(history[0])
+        card = pressed["replies"][0]
+        assert "Hồ sơ cần có" in card["text"]
+        assert card["blocks"][0] == {"type": "heading", "text": "📄 Đăng ký khai sinh"}
+        assert {"type": "list", "label": "Hồ sơ cần có"}.items() <= card["blocks"][2].items()
+        assert card["buttons"][0] == {"label": "📋 Xem đầy đủ", "payload": "c:birth-registration:full"}
+        full = client.post("/api/chat", json={"session": "s-1", "button": "c:birth-registration:full"}).json()
+        assert "Căn cứ pháp lý" in full["replies"][0]["text"]
+        assert len(full["replies"][0]["text"]) > 2 * len(card["text"])
+        history = client.get("/api/chat/s-1/messages").json()
+        assert history["lang"] == "vi"
+        ids = [m["id"] for m in history["messages"]]
+        assert ids == [reply["id"], card["id"], full["replies"][0]["id"]]
+        assert {"id", "text", "buttons", "at", "blocks"} <= set(history["messages"][0])
+        assert history["messages"][1]["blocks"] == card["blocks"]  # kept with the message, for a reload
         later = client.get(f"/api/chat/s-1/messages?after={reply['id']}").json()["messages"]
-        assert [m["id"] for m in later] == [pressed["replies"][0]["id"]]
-        assert client.get("/api/chat/nobody/messages").json() == {"messages": []}
+        assert [m["id"] for m in later] == ids[1:]
+        assert client.get("/api/chat/nobody/messages").json() == {"messages": [], "lang": None}
+
+
+def test_the_language_of_the_frame_follows_the_browser_then_the_citizen(live_server: str) -> None:
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        hello = client.post("/api/chat", json={"session": "s-en", "text": "/start", "lang": "en"}).json()
+        assert hello["lang"] == "en"
+        assert hello["replies"][0]["text"].startswith("Hello!")
+        asked = client.post("/api/chat", json={"session": "s-en", "text": "Thủ tục đăng ký khai sinh"}).json()
+        assert asked["lang"] == "vi"  # the citizen wrote Vietnamese
+        assert client.get("/api/chat/s-en/messages").json()["lang"] == "vi"
+        english = client.post("/api/chat", json={"session": "s-vi", "text": "How do I register a birth?"}).json()
+        assert english["lang"] == "en"
 
 
 @pytest.mark.parametrize("text", ["tôi muốn gặp cán bộ", "I want to talk to an official"])
@@ -62,6 +85,7 @@ def test_asking_for_a_person_escalates_to_a_ticket(live_server: str, text: str) 
         ({"session": "s", "text": 42}, "text: Input should be a valid string"),
         ({"session": "s", "text": "x" * 20_001}, "text: String should have at most 20000 characters"),
         ({"session": "s", "text": "a", "extra": 1}, "extra: Extra inputs are not permitted"),
+        ({"session": "s", "text": "a", "lang": "en-US"}, "lang: String should match pattern"),
     ],
 )
 def test_bad_requests_get_a_clear_422(live_server: str, payload: dict, detail: str) -> None:

@@ -153,6 +153,25 @@ def test_gap_questions_are_the_failures_of_the_period(session: Session) -> None:
     }
 
 
+def test_a_thumbs_down_on_a_card_opened_further_judges_the_question_it_answered(session: Session) -> None:
+    log = Log(session)
+    conv = log.conversation()
+    log.turn("lệ phí đổi bằng lái xe", "answered", conv=conv, procedure="driving-licence-renewal")  # the short card
+    log.turn("[c:driving-licence-renewal:full]", "answered", conv=conv, procedure="driving-licence-renewal")
+    steps = log.turn("[c:driving-licence-renewal:steps]", "answered", conv=conv, procedure="driving-licence-renewal")
+    log.thumbs(steps, -1)
+    browsing = log.conversation()  # a card reached by topics, then opened: no typed question behind it
+    log.turn("đăng ký khai sinh", "answered", conv=browsing, procedure="birth-registration")
+    log.turn("[t:transport]", "topics", conv=browsing)
+    log.turn("[p:vehicle-registration]", "answered", conv=browsing, procedure="vehicle-registration")
+    log.thumbs(
+        log.turn("[c:vehicle-registration:full]", "answered", conv=browsing, procedure="vehicle-registration"), -1
+    )
+    session.commit()
+    found = {q.text: (q.count, q.reasons) for q in improvement.gap_questions(session, SINCE, UNTIL)}
+    assert found == {"lệ phí đổi bằng lái xe": (1, {"thumbs_down": 1})}
+
+
 def test_gap_report_groups_the_seeded_mix(session: Session, bundled_retriever: Retriever) -> None:
     seed_mix(session)
     questions = improvement.gap_questions(session, SINCE, UNTIL)

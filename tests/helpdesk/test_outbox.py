@@ -8,10 +8,21 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from bot.cards import plain_text, render_card, utf16_len
 from core.config import Settings
 from core.db import session_scope
 from helpdesk.models import OutboxMessage
-from helpdesk.outbox import BACKOFF_SECONDS, OutboxWorker, Outgoing, PermanentFailure, RetryAfter, depth
+from helpdesk.outbox import (
+    BACKOFF_SECONDS,
+    OutboxWorker,
+    Outgoing,
+    PermanentFailure,
+    RetryAfter,
+    claim_due,
+    depth,
+    enqueue,
+)
+from knowledge.models import utcnow
 
 
 class Clock:
@@ -114,3 +125,35 @@ def test_a_postponed_message_is_not_overtaken_by_a_later_one_of_the_same_chat(cl
     clock.advance(BACKOFF_SECONDS[0])
     assert drain(worker) == 2
     assert [t for r, t in channel.delivered if r == "a"] == ["1", "2"]
+
+
+def test_a_card_is_queued_in_parts_of_whole_blocks_for_telegram_and_as_plain_text_for_zalo(settings: Settings) -> None:
+    card = {
+        "slug": "p",
+        "title": "<b>Thủ tục</b> & 😀",
+        "documents": [f"Giấy tờ {i} " + "chi tiết " * 80 for i in range(12)],
+        "steps": [f"Bước {i} " + "làm " * 150 for i in range(10)],
+        "fees": "70.000 đồng",
+    }
+    rendered = render_card(card, "vi", "full")
+    buttons = [{"label": "👍 Hữu ích", "payload": "f:+"}]
+    with session_scope() as session:
+        for channel, recipient in (("telegram", "42"), ("zalo", "77")):
+            enqueue(session, channel, recipient, rendered.text, buttons, None, blocks=rendered.blocks)
+    with session_scope() as session:
+        due = claim_due(session, ["telegram", "zalo"], utcnow() + dt.timedelta(seconds=1), 100)
+    telegram = [m for m in due if m.channel == "telegram"]
+    zalo = [m for m in due if m.channel == "zalo"]
+    assert len(telegram) >= 2
+    assert all(m.blocks and m.text == plain_text(m.blocks) for m in telegram)
+    assert all(utf16_len(m.text) <= 4096 for m in telegram)
+    # Long lists go on in the next part, item by item, their label once.
+    assert items([b for m in telegram for b in m.blocks]) == items(rendered.blocks)
+    assert sum(m.text.count("Hồ sơ cần có:") for m in telegram) == 1
+    assert [bool(m.buttons) for m in telegram] == [False] * (len(telegram) - 1) + [True]
+    assert all(m.blocks is None and len(m.text) <= 2000 for m in zalo)
+    assert len(zalo) > len(telegram)
+
+
+def items(blocks: list[dict]) -> list[str]:
+    return [item for block in blocks if block["type"] == "list" for item in block["items"]]
