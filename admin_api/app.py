@@ -47,7 +47,7 @@ from core.logging import configure_logging
 from helpdesk.breaches import BreachScheduler
 from helpdesk.departments import ensure_departments_seeded
 from helpdesk.rollups import RollupScheduler
-from knowledge.service import ensure_seeded
+from knowledge.service import ensure_national_seeded, ensure_seeded
 from retrieval.live import LiveIndex
 from retrieval.service import AskService, open_retriever
 
@@ -78,10 +78,15 @@ class BodySizeLimit:
 
 def load_engine() -> ConversationEngine:
     """Seed the knowledge base if needed, load (or build) the index once, and make the engine."""
+    settings = get_settings()
     with session_scope() as session:
-        ensure_seeded(session)
+        if settings.seed_curated:
+            ensure_seeded(session)
+    if settings.seed_national:
+        with session_scope() as session:
+            ensure_national_seeded(session)
     with session_scope() as session:
-        ensure_departments_seeded(session, get_settings())
+        ensure_departments_seeded(session, settings)
     with session_scope() as session:
         retriever = open_retriever(session)
     return ConversationEngine(AskService(retriever))

@@ -29,7 +29,7 @@ from knowledge.models import Procedure, utcnow
 from knowledge.service import procedure_card
 from retrieval.decision import ANSWERED, CLARIFY, DECLINED, ESCALATED, asks_for_person
 from retrieval.normalize import clean, detect_lang, tokens
-from retrieval.service import AskService
+from retrieval.service import AskResult, AskService
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class ConversationEngine:
         part = follow.aspect or "short"
         if result.status == ANSWERED and result.procedure:
             return self._answer(session, conv, result.procedure, lang, part)
-        if current and (follow.aspect or follow.refers_back) and self._about(current, text):
+        if current and (follow.aspect or follow.refers_back) and self._still_about(current, text, result):
             # "còn lệ phí cấp lại thì sao?": its own words name nothing surely, and with the procedure's title
             # they are about that procedure
             return self._answer(session, conv, current, lang, part)
@@ -258,6 +258,13 @@ class ConversationEngine:
         titles = " ".join(t for lang in ("vi", "en") if (t := retriever.title_of(slug, lang)))
         own = set(re.sub(r"[^\w]+", " ", fold(titles)).split())
         return tuple(w for w in words if w not in own)
+
+    def _still_about(self, slug: str, text: str, result: AskResult) -> bool:
+        """Whether an unsure follow-up is about the current procedure: the search puts it first, or the search
+        offers nothing to choose from and the question read with the procedure's title is answered by it."""
+        if result.candidates and result.candidates[0]["slug"] == slug:
+            return True
+        return result.status != CLARIFY and self._about(slug, text)
 
     def _about(self, slug: str, text: str) -> bool:
         """Whether a question read together with a procedure's title is answered by that procedure."""

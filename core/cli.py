@@ -26,13 +26,17 @@ def _bar(total: int | None, desc: str) -> AbstractContextManager[Callable[..., N
 
 @contextmanager
 def _session() -> Iterator[Session]:
-    """A transaction on the configured database, with the bundled curated set loaded."""
-    from knowledge.service import ensure_seeded
+    """A transaction on the configured database, with the bundled curated and national procedures loaded."""
+    from knowledge.service import ensure_national_seeded, ensure_seeded
 
+    settings = get_settings()
     with session_scope() as session:
-        report = ensure_seeded(session) if get_settings().seed_curated else None
+        report = ensure_seeded(session) if settings.seed_curated else None
         if report is not None:
             print(f"loaded the bundled knowledge base: {report}", file=sys.stderr)
+        national = ensure_national_seeded(session) if settings.seed_national else None
+        if national is not None:
+            print(f"loaded the bundled national procedures: {national}", file=sys.stderr)
         yield session
 
 

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     seed_curated: bool = Field(
         default=True, description="Load the bundled curated procedures, and their updates, on start"
     )
+    seed_national: bool = Field(
+        default=True,
+        description="Load the 2,642 procedures of the national portal bundled with the package (and a newer file "
+        "in a new release) on start; curated procedures of the same code keep their own content",
+    )
     log_level: str = "INFO"
     log_json: bool = False
     telegram_token: SecretStr | None = Field(

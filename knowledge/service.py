@@ -14,15 +14,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.errors import Invalid, NotFound
+from core.progress import progress as progress_lines
 from knowledge import io as kb_io
 from knowledge.models import TEXT_FIELDS, FaqEntry, KbMeta, Procedure, ProcedureText, faq_procedures, utcnow
-from knowledge.national import iter_national_file, parse_national_record
+from knowledge.national import BUNDLED_NATIONAL_FILE, iter_national_file, parse_national_record
 from knowledge.schemas import CONTENT_LANGS, PortalFaqIn, ProcedureIn, ProcedureTextIn
 
 logger = logging.getLogger(__name__)
 
 CURATED_DIR = Path(__file__).resolve().parent / "seed" / "curated"
 SEED_KEY = "curated_seed"
+NATIONAL_SEED_KEY = "national_seed"
 MAX_ERRORS_SHOWN = 20
 Progress = Callable[[int], None]
 
@@ -352,6 +354,26 @@ def ensure_seeded(session: Session, folder: Path = CURATED_DIR) -> ImportReport 
     report.skipped += len(records) - len(fresh)
     if meta is None:
         session.add(KbMeta(key=SEED_KEY, value=fingerprint))
+    else:
+        meta.value = fingerprint
+    session.flush()
+    return report
+
+
+def ensure_national_seeded(session: Session, path: Path = BUNDLED_NATIONAL_FILE) -> ImportReport | None:
+    """Load the national procedures bundled with the package, or their newer file; None when up to date.
+
+    So that a citizen asking about any of the 2,642 procedures of the national portal gets its card; curated
+    procedures of the same code keep their own content (import_national).
+    """
+    fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    meta = session.get(KbMeta, NATIONAL_SEED_KEY)
+    if meta is not None and meta.value == fingerprint:
+        return None
+    with progress_lines("importing the national procedures", None, logger=logger) as update:
+        report = import_national(session, path, progress=update)
+    if meta is None:
+        session.add(KbMeta(key=NATIONAL_SEED_KEY, value=fingerprint))
     else:
         meta.value = fingerprint
     session.flush()

@@ -153,7 +153,13 @@ def signals(question: str, result: SearchResult) -> Signals:
         off_topic_gap=result.off_topic - (first.dense if first else 0.0),
         n_candidates=len(cands),
         unexplained=result.unexplained,
-        twins=bool(first and second and twin_titles(first.entry.title("vi"), second.entry.title("vi"))),
+        # a curated card ahead of an imported record of the same title is the version written for citizens
+        twins=bool(
+            first
+            and second
+            and not (first.entry.curated and not second.entry.curated)
+            and twin_titles(first.entry.title("vi"), second.entry.title("vi"))
+        ),
         case_of_first=(case := unmatched_case(question, list(first.entry.titles.values())) if first else None),
         case_of_all=case if case and first and not _variant_naming(question, first, cands[1:5]) else None,
     )

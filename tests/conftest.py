@@ -81,6 +81,8 @@ def use_data_dir(monkeypatch: pytest.MonkeyPatch, var: Path, hash_vectors: Path)
         os.link(cached, var / "index" / "vectors" / cached.name)
     monkeypatch.setenv("MOTCUA_DATA_DIR", str(var))
     monkeypatch.setenv("MOTCUA_EMBEDDER", "hash")
+    # The app loads the 2,642 national procedures on its first start; only the tests about them ask for that.
+    monkeypatch.setenv("MOTCUA_SEED_NATIONAL", "false")
     # Passwords hashed at scrypt's lowest allowed cost: the same code (each hash carries its parameters, checked
     # with them), sixteen times cheaper for the thousands of accounts the tests make and sign in with. The CLI
     # tests' processes and the hashing tests of tests/helpdesk/test_accounts.py use the production cost.

@@ -33,6 +33,7 @@ def motcua(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Co
 def cli_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A data folder shared by this module's runs, with the default embedder (the bundled e5 model)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     env["MOTCUA_DATA_DIR"] = str(tmp_path_factory.mktemp("cli") / "var")
     return env
 
@@ -106,6 +107,7 @@ def test_dev_questions_meet_the_curated_targets(cli_env: dict[str, str], tmp_pat
 
 def test_bad_import_file_exits_2_with_the_reason(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     env.update(MOTCUA_DATA_DIR=str(tmp_path / "var"), MOTCUA_EMBEDDER="hash")
     bad = tmp_path / "bad.yaml"
     bad.write_text("- slug: x-y\n  vi: {summary: no title}\n", encoding="utf-8")
@@ -120,6 +122,7 @@ def test_bad_import_file_exits_2_with_the_reason(tmp_path: Path) -> None:
 
 def test_import_national_loads_the_bundled_file_and_names_a_missing_one(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     env.update(MOTCUA_DATA_DIR=str(tmp_path / "var"), MOTCUA_EMBEDDER="hash")
     done = motcua("kb", "import-national", env=env)
     assert "national_procedures.jsonl.gz: 2607 created, 35 updated" in done.stdout  # 35 codes are curated ones
@@ -133,6 +136,7 @@ def test_import_national_loads_the_bundled_file_and_names_a_missing_one(tmp_path
 
 def test_export_writes_the_bundled_procedures(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     env.update(MOTCUA_DATA_DIR=str(tmp_path / "var"), MOTCUA_EMBEDDER="hash")
     out = tmp_path / "kb.csv"
     assert "43 procedures written" in motcua("kb", "export", str(out), env=env).stdout

@@ -23,6 +23,7 @@ PASSWORD = "a long enough password"
 def env(database_url: str, data_dir: Path) -> dict[str, str]:
     """The environment of a `motcua` process on the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     env.update(MOTCUA_DATA_DIR=str(data_dir), MOTCUA_DATABASE_URL=database_url, MOTCUA_EMBEDDER="hash")
     return env
 

@@ -22,6 +22,7 @@ FILE = {
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     env.update(MOTCUA_DATA_DIR=str(tmp_path / "var"), MOTCUA_EMBEDDER="hash")
     return env
 

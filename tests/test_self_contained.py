@@ -82,6 +82,7 @@ def test_a_clone_alone_in_an_empty_folder_collects_every_test_and_runs_some(tmp_
         (alone / name).unlink(missing_ok=True)
     assert sorted(p.name for p in alone.parent.iterdir()) == ["motcua"]  # nothing beside it
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     where = subprocess.run(
         [sys.executable, "-c", "import knowledge, tests.conftest as c; print(knowledge.__file__, c.REPO)"],
         cwd=alone, env=env, capture_output=True, text=True, check=True,

@@ -51,6 +51,7 @@ def serve(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
 @pytest.fixture
 def two_servers(database_url: str, tmp_path: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     env.update(MOTCUA_DATABASE_URL=database_url, MOTCUA_EMBEDDER="hash", MOTCUA_KB_POLL_SECONDS="0.25")
     processes = []
     try:

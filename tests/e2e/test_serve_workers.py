@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_two_workers_serve_and_one_scheduler_apologises_once(data_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    env["MOTCUA_SEED_NATIONAL"] = "false"  # the national procedures only where a test asks for them
     env.update(MOTCUA_DATA_DIR=str(data_dir), MOTCUA_EMBEDDER="hash", MOTCUA_BREACH_CHECK_SECONDS="0.5")
     with session_scope() as session:  # a ticket whose acknowledgement deadline passed while nobody ran
         session.add(Department(slug="desk", name="Bàn một cửa", is_default=True))
