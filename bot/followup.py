@@ -22,8 +22,9 @@ ASPECT_PHRASES: dict[str, tuple[str, ...]] = {
         "how soon",
     ),
     "fees": (
-        "le phi", "phi", "bao nhieu tien", "het bao nhieu", "het bao nhieu tien", "mat bao nhieu", "ton bao nhieu",
-        "chi phi", "gia bao nhieu", "tien", "fee", "fees", "cost", "costs", "how much", "price", "charge", "pay",
+        "le phi", "phi", "bao nhieu tien", "het bao nhieu", "het bao nhieu tien", "mat phi", "mat bao nhieu",
+        "ton bao nhieu", "chi phi", "gia bao nhieu", "tien", "fee", "fees", "cost", "costs", "how much", "price",
+        "charge", "pay",
     ),
     "where_to_file": (
         "o dau", "noi nop", "nop tai", "lam tai", "dia chi", "co quan nao", "dia diem", "cho nao", "noi nao",
@@ -59,6 +60,7 @@ _FILLER_VI = """
     à ạ á a ah ơi ôi vậy thế thì sao còn nữa nhé nha không ko k gì nào này đó kia nhỉ hả ừ ok
     tôi mình em anh chị bạn cho hỏi xin cảm ơn làm giúp với được cần phải muốn biết
     là có bao nhiêu như nào khi giờ và hay hoặc của tại tải trong trên để thủ tục việc nộp đăng ký kí hết mẫu nhận
+    những các gồm
 """
 _FILLER_EN = """
     what about and how is are the a an for of to do does did i me my we you it its this that there please tell

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 FUSION_TOP = 100
 WEIGHTS = {"dense": 1.0, "lexical": 0.5, "views": 0.25}
 EMBED_BATCH = 64
+LONG_QUESTION_PAIRS = 7  # from this many word pairs on, a question is long enough to be checked against a card
 INDEX_FORMAT = 7  # 5: BM25 and acronyms saved; 6: texts in a file of their own; 7: our own BM25 arrays
 TEXTS_FILE = "texts.json"
 LEXICAL_DOCUMENTS, LEXICAL_VIEWS = "bm25-documents", "bm25-views"
@@ -60,6 +61,8 @@ class SearchResult:
     off_topic: float = 0.0  # cosine of the closest out-of-scope example
     embed_ms: float = 0.0
     unexplained: float = 0.0  # of the first candidate (Retriever.unexplained)
+    # The same ranking among the curated procedures alone, in a knowledge base that also holds imported ones.
+    curated_only: SearchResult | None = None
 
 
 class Retriever:
@@ -95,6 +98,7 @@ class Retriever:
             [v.text for v in lexical_views], [v.procs for v in lexical_views], n, saved=views_saved
         )
         self.by_slug = {p.slug: i for i, p in enumerate(procedures)}
+        self._curated = np.array([p.curated for p in procedures], dtype=bool)
         self.acronyms = (
             acronym_table
             if acronym_table is not None
@@ -198,6 +202,8 @@ class Retriever:
         is about one of those.
         """
         pairs = [t for t in dict.fromkeys(query_tokens) if "_" in t]
+        if len(pairs) < LONG_QUESTION_PAIRS:  # a chat-length question: its few pairs span particles more than names
+            return 0.0
         weights = {t: self.lexical.idf(t) for t in pairs}
         known = {t: w for t, w in weights.items() if w > 0}
         total = sum(known.values())
@@ -250,14 +256,31 @@ class Retriever:
         for name, scores in (("dense", dense), ("lexical", lexical), ("views", lexical_views)):
             if np.any(scores > 0):  # a ranker that found nothing must not vote with an arbitrary order
                 fused += WEIGHTS[name] * _z_scores(scores)
-        top = np.argsort(-fused, kind="stable")[:k]
+        known = self.lexical.known_share(query_tokens)
+        result = self._result(fused, dense, lexical, k, query_tokens, known, off_topic, embed_ms, mode)
+        if mode == "hybrid" and self._curated.any() and not self._curated.all():
+            among = np.where(self._curated, fused, -np.inf)
+            result.curated_only = self._result(among, dense, lexical, k, query_tokens, known, off_topic, embed_ms, mode)
+        return result
+
+    def _result(  # noqa: PLR0913 - the parts of one search
+        self,
+        fused: np.ndarray,
+        dense: np.ndarray,
+        lexical: np.ndarray,
+        k: int,
+        query_tokens: list[str],
+        known: float,
+        off_topic: float,
+        embed_ms: float,
+        mode: str,
+    ) -> SearchResult:
+        top = [int(i) for i in np.argsort(-fused, kind="stable")[:k] if np.isfinite(fused[i])]
         candidates = [
-            Candidate(int(i), self.procedures[int(i)], float(fused[i]), float(dense[i]), float(lexical[i])) for i in top
+            Candidate(i, self.procedures[i], float(fused[i]), float(dense[i]), float(lexical[i])) for i in top
         ]
         unexplained = self.unexplained(query_tokens, candidates[0].index) if candidates and mode == "hybrid" else 0.0
-        return SearchResult(
-            candidates, query_tokens, self.lexical.known_share(query_tokens), off_topic, embed_ms, unexplained
-        )
+        return SearchResult(candidates, query_tokens, known, off_topic, embed_ms, unexplained)
 
 
 def _z_scores(scores: np.ndarray) -> np.ndarray:
