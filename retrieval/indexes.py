@@ -214,6 +214,7 @@ class LexicalIndex:
         self.vocab = self._bm25.vocab.keys()
         self._rows = RowsToProcedures(row_procs, n_procs)
         self._identity = all(len(p) == 1 and p[0] == i for i, p in enumerate(row_procs)) and len(row_procs) == n_procs
+        self._by_procedure: tuple[np.ndarray, np.ndarray] | None = None
 
     def save(self, folder: Path) -> None:
         """Write the BM25 index into a new folder (it must not exist)."""
@@ -229,16 +230,23 @@ class LexicalIndex:
         units = pairs or query_tokens
         return sum(1 for t in units if t in self.vocab) / len(units) if units else 0.0
 
-    def procedures_with(self, term: str) -> set[int]:
-        """The procedures one of whose rows contains the term."""
+    def has(self, term: str, procedure: int) -> bool:
+        """Whether one of the procedure's rows contains the term (binary searches, no set of every row built)."""
         rows = self._bm25.documents_with(term)
-        if self._identity:
-            return set(rows.tolist())
-        return {
-            int(p)
-            for r in rows.tolist()
-            for p in self._rows.flat[self._rows.ptr[r] : self._rows.ptr[r] + self._rows.lens[r]]
-        }
+        if not len(rows):
+            return False
+        mine = [procedure] if self._identity else self._rows_of(procedure)
+        at = np.searchsorted(rows, mine)
+        return bool(np.any((at < len(rows)) & (rows[np.minimum(at, len(rows) - 1)] == mine)))
+
+    def _rows_of(self, procedure: int) -> np.ndarray:
+        if self._by_procedure is None:  # rows per procedure, made on the first question that needs them
+            order = np.argsort(self._rows.flat, kind="stable")
+            owners = np.repeat(np.arange(len(self._rows.lens)), self._rows.lens)[order]
+            bounds = np.searchsorted(self._rows.flat[order], np.arange(self._rows.n_procs + 1))
+            self._by_procedure = (owners, bounds)
+        owners, bounds = self._by_procedure
+        return owners[bounds[procedure] : bounds[procedure + 1]]
 
     def idf(self, term: str) -> float:
         """The term's inverse document frequency among the rows."""

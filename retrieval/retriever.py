@@ -212,8 +212,7 @@ class Retriever:
         missed = sum(
             w
             for t, w in known.items()
-            if procedure not in self.lexical.procedures_with(t)
-            and procedure not in self.lexical_views.procedures_with(t)
+            if not self.lexical.has(t, procedure) and not self.lexical_views.has(t, procedure)
         )
         return missed / total
 
