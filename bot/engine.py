@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000  # longer messages are pasted documents, not questions: ask to shorten
 EXCERPT_MESSAGES = 6
+REASK_WORDS = 12  # a chat-length question is searched again without its part's words; a long one says enough
 MAX_SUCCESSORS = 3  # a retired procedure's successor may itself be retired: follow a short chain, never a loop
 
 
@@ -190,7 +191,7 @@ class ConversationEngine:
             lang = self._lang(conv, text)
             return self._answer(session, conv, current, lang, follow.aspect or "short")
         result = self.asker.ask(text, lang=None)
-        if result.status != ANSWERED and follow.aspect and follow.rest:
+        if result.status != ANSWERED and follow.aspect and follow.rest and len(text.split()) <= REASK_WORDS:
             # "đăng ký kết hôn ở đâu": the words of the part asked for are no part of the procedure's name
             topic = self.asker.ask(follow.topic, lang=result.lang)
             result = topic if topic.status == ANSWERED else result

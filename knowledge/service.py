@@ -352,12 +352,18 @@ def ensure_seeded(session: Session, folder: Path = CURATED_DIR) -> ImportReport 
     fresh = [r for r in records if r.slug not in admin_edited]
     report = upsert_procedures(session, fresh, origin="curated")
     report.skipped += len(records) - len(fresh)
+    _seeded(session, SEED_KEY, fingerprint)
+    return report
+
+
+def _seeded(session: Session, key: str, fingerprint: str) -> None:
+    """Remember which version of a bundled file the database holds, so that the next start skips it."""
+    meta = session.get(KbMeta, key)
     if meta is None:
-        session.add(KbMeta(key=SEED_KEY, value=fingerprint))
+        session.add(KbMeta(key=key, value=fingerprint))
     else:
         meta.value = fingerprint
     session.flush()
-    return report
 
 
 def ensure_national_seeded(session: Session, path: Path = BUNDLED_NATIONAL_FILE) -> ImportReport | None:
@@ -372,11 +378,7 @@ def ensure_national_seeded(session: Session, path: Path = BUNDLED_NATIONAL_FILE)
         return None
     with progress_lines("importing the national procedures", None, logger=logger) as update:
         report = import_national(session, path, progress=update)
-    if meta is None:
-        session.add(KbMeta(key=NATIONAL_SEED_KEY, value=fingerprint))
-    else:
-        meta.value = fingerprint
-    session.flush()
+    _seeded(session, NATIONAL_SEED_KEY, fingerprint)
     return report
 
 
