@@ -32,7 +32,7 @@ from retrieval.service import index_version, open_retriever
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "builder.lock"
-NICENESS = 10  # the serving workers come first: the build takes what they leave of the two cores
+NICENESS = 5  # the serving workers come first: the build takes what they leave of the two cores
 RESTART_PAUSE = 1.0
 BUILDER_POLL_SECONDS = 0.1  # one process per data folder asks this often: a publication's wait starts here
 
