@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -198,6 +198,9 @@ class ConversationEngine:
         lang = conv.lang or result.lang
         conv.state = {**conv.state, "last_lang": lang}
         part = follow.aspect or "short"
+        if result.status == ANSWERED and follow.aspect and follow.names_nothing_else and not current:
+            # "lệ phí bao nhiêu?" with nothing discussed before names no procedure: ask which, never guess
+            result = replace(result, status=CLARIFY, offer=min(3, len(result.candidates)))
         if result.status == ANSWERED and result.procedure:
             return self._answer(session, conv, result.procedure, lang, part)
         if current and (follow.aspect or follow.refers_back) and self._still_about(current, text, result):

@@ -60,7 +60,7 @@ _FILLER_VI = """
     à ạ á a ah ơi ôi vậy thế thì sao còn nữa nhé nha không ko k gì nào này đó kia nhỉ hả ừ ok
     tôi mình em anh chị bạn cho hỏi xin cảm ơn làm giúp với được cần phải muốn biết
     là có bao nhiêu như nào khi giờ và hay hoặc của tại tải trong trên để thủ tục việc nộp đăng ký kí hết mẫu nhận
-    những các gồm
+    những các gồm thực hiện
 """
 _FILLER_EN = """
     what about and how is are the a an for of to do does did i me my we you it its this that there please tell

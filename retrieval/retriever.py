@@ -32,8 +32,7 @@ logger = logging.getLogger(__name__)
 FUSION_TOP = 100
 WEIGHTS = {"dense": 1.0, "lexical": 0.5, "views": 0.25}
 EMBED_BATCH = 64
-LONG_QUESTION_PAIRS = 7  # from this many word pairs on, a question is long enough to be checked against a card
-INDEX_FORMAT = 7  # 5: BM25 and acronyms saved; 6: texts in a file of their own; 7: our own BM25 arrays
+INDEX_FORMAT = 8  # 5: BM25, acronyms; 6: texts in a file of their own; 7: our own BM25 arrays; 8: title pairs
 TEXTS_FILE = "texts.json"
 LEXICAL_DOCUMENTS, LEXICAL_VIEWS = "bm25-documents", "bm25-views"
 # Vectors of the bundled knowledge base, one file per model and version (scripts/bundle_vectors.py).
@@ -79,6 +78,7 @@ class Retriever:
         *,
         saved: Path | None = None,
         acronym_table: dict[str, str] | None = None,
+        title_pairs: list[str] | None = None,
     ) -> None:
         self.procedures = procedures
         self.documents = documents
@@ -99,6 +99,12 @@ class Retriever:
         )
         self.by_slug = {p.slug: i for i, p in enumerate(procedures)}
         self._curated = np.array([p.curated for p in procedures], dtype=bool)
+        # Word pairs that name procedures (of every title): what a question can name another procedure by.
+        self.title_pairs = set(
+            title_pairs
+            if title_pairs is not None
+            else (t for p in procedures for title in p.titles.values() for t in tokens(title) if "_" in t)
+        )
         self.acronyms = (
             acronym_table
             if acronym_table is not None
@@ -148,6 +154,7 @@ class Retriever:
             "procedures": [p.__dict__ for p in self.procedures],
             "views": [[v.procs, v.kind] for v in self.views],
             "acronyms": self.acronyms,
+            "title_pairs": sorted(self.title_pairs),
         }
         tmp = folder / f"meta{own}"
         tmp.write_bytes(orjson.dumps(meta))
@@ -177,6 +184,7 @@ class Retriever:
                 meta.get("version", ""),
                 saved=folder,
                 acronym_table=meta["acronyms"],
+                title_pairs=meta["title_pairs"],
             )
         except (OSError, ValueError, KeyError):  # a folder of an older layout, or half pruned: build it again
             return None
@@ -194,16 +202,14 @@ class Retriever:
         self._texts_in = None
 
     def unexplained(self, query_tokens: list[str], procedure: int) -> float:
-        """Share of the query's word pairs (weighted by rarity) that the knowledge base knows but that neither the
-        procedure's document nor its titles, aliases or FAQ questions contain.
+        """Share of the query's word pairs that name procedures (weighted by rarity) that neither the procedure's
+        document nor its titles, aliases or FAQ questions contain.
 
         "giải thể công ty" asks about something the enterprise-registration card never mentions, though every other
         word of the question points to it: a pair the card lacks and other procedures have is a sign the question
         is about one of those.
         """
-        pairs = [t for t in dict.fromkeys(query_tokens) if "_" in t]
-        if len(pairs) < LONG_QUESTION_PAIRS:  # a chat-length question: its few pairs span particles more than names
-            return 0.0
+        pairs = [t for t in dict.fromkeys(query_tokens) if "_" in t and t in self.title_pairs]
         weights = {t: self.lexical.idf(t) for t in pairs}
         known = {t: w for t, w in weights.items() if w > 0}
         total = sum(known.values())

@@ -115,5 +115,9 @@ def test_pairs_a_procedure_never_mentions_are_counted_against_it(national_corpus
     # dissolving a company: a procedure of its own, which the establishment card never mentions
     other = tokens("thủ tục giải thể doanh nghiệp công ty trách nhiệm hữu hạn một thành viên thực hiện thế nào")
     assert 0.0 < retriever.unexplained(other, enterprise) <= 1.0
-    assert retriever.unexplained(tokens("giải thể công ty"), enterprise) == 0.0  # chat-length: not judged
+    # words that name no procedure ("thế còn … thì sao") count for nothing, either way
+    chatty = tokens("thế còn đăng ký thành lập doanh nghiệp thì sao")
+    assert retriever.unexplained(chatty, enterprise) == 0.0
+    assert "giai_the" in retriever.title_pairs
+    assert "thi_sao" not in retriever.title_pairs
     assert retriever.unexplained(tokens("xyzzy plugh"), enterprise) == 0.0  # nothing the knowledge base knows
