@@ -186,7 +186,9 @@ class ConversationEngine:
             return self._hand_off(session, conv, text)
         follow = read_follow_up(text)
         current = self._current_procedure(conv)
-        if current and (follow.aspect or follow.refers_back) and not self._beyond(current, follow.rest):
+        beyond = self._beyond(current, follow.rest) if current else ()
+        # "what does it cost to replace it?": a pointer back carries one word of its own with it
+        if current and (follow.aspect or follow.refers_back) and len(beyond) <= (1 if follow.refers_back else 0):
             # "lệ phí bao nhiêu?", "thế còn nộp ở đâu": about the procedure just discussed, nothing to search
             lang = self._lang(conv, text)
             return self._answer(session, conv, current, lang, follow.aspect or "short")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from core.text import clean, fold
 
 # Phrases per part of a card, folded. The first part whose phrase occurs wins: the order puts time before fee
-# ("how much time" is a time question) and the specific before the general.
+# ("how much time" is a time question), online before where ("nộp online ở đâu") and the specific before the general.
 ASPECT_PHRASES: dict[str, tuple[str, ...]] = {
     "processing_time": (
         "bao lau", "mat bao lau", "may ngay", "bao nhieu ngay", "thoi gian giai quyet", "thoi gian xu ly",
@@ -23,16 +23,16 @@ ASPECT_PHRASES: dict[str, tuple[str, ...]] = {
     ),
     "fees": (
         "le phi", "phi", "bao nhieu tien", "het bao nhieu", "het bao nhieu tien", "mat phi", "mat bao nhieu",
-        "ton bao nhieu", "chi phi", "gia bao nhieu", "tien", "fee", "fees", "cost", "costs", "how much", "price",
-        "charge", "pay",
-    ),
-    "where_to_file": (
-        "o dau", "noi nop", "nop tai", "lam tai", "dia chi", "co quan nao", "dia diem", "cho nao", "noi nao",
-        "where", "which office", "what office", "address",
+        "ton bao nhieu", "chi phi", "gia bao nhieu", "mien phi", "tien", "fee", "fees", "cost", "costs", "how much",
+        "price", "charge", "pay", "free",
     ),
     "online_link": (
         "truc tuyen", "online", "qua mang", "dich vu cong", "link", "website", "trang web", "tren mang",
         "internet",
+    ),
+    "where_to_file": (
+        "o dau", "noi nop", "nop tai", "lam tai", "dia chi", "co quan nao", "dia diem", "cho nao", "noi nao",
+        "where", "which office", "what office", "address",
     ),
     "documents": (
         "giay to", "ho so", "can gi", "can nhung gi", "can mang", "mang theo", "thanh phan", "to khai",
@@ -60,17 +60,19 @@ _FILLER_VI = """
     à ạ á a ah ơi ôi vậy thế thì sao còn nữa nhé nha không ko k gì nào này đó kia nhỉ hả ừ ok
     tôi mình em anh chị bạn cho hỏi xin cảm ơn làm giúp với được cần phải muốn biết
     là có bao nhiêu như nào khi giờ và hay hoặc của tại tải trong trên để thủ tục việc nộp đăng ký kí hết mẫu nhận
-    những các gồm thực hiện
+    những các gồm thực hiện mỗi nó chuẩn bị
 """
 _FILLER_EN = """
     what about and how is are the a an for of to do does did i me my we you it its this that there please tell
     can could would should will much many in on at with need get file submit then also ok okay thanks thank hi
-    hello take takes
+    hello take takes apply needed required
 """
 FILLER_VI = frozenset(_FILLER_VI.split())
 FILLER_FOLDED = frozenset({fold(w) for w in FILLER_VI} | set(_FILLER_EN.split()))
 
 REFERS_BACK = ("con ", "the con", "vay con", "thi sao", "what about", "how about", "and the ", "and what")
+# Words that point at what was just discussed: "how much is it?", "làm nó ở đâu", "thủ tục này".
+POINTERS = frozenset({"it", "its", "this", "that", "them", "nó", "này", "đó"})
 _PHRASES = sorted(
     {(name, tuple(p.split())) for name, phrases in ASPECT_PHRASES.items() for p in phrases},
     key=lambda item: -len(item[1]),  # "hết bao nhiêu" goes whole, not as "bao nhiêu" leaving "hết"
@@ -110,8 +112,9 @@ def read_follow_up(text: str) -> FollowUp:
         f for w, f, gone in zip(words, folded, taken, strict=True) if not gone and not _filler(w, f) and not f.isdigit()
     )
     padded = f" {' '.join(folded)} "
+    points = any(w in POINTERS for w in words)
     topic = " ".join(w for w, gone in zip(words, taken, strict=True) if not gone)
-    return FollowUp(aspect, rest, any(f" {marker}" in padded for marker in REFERS_BACK), topic)
+    return FollowUp(aspect, rest, points or any(f" {marker}" in padded for marker in REFERS_BACK), topic)
 
 
 def _filler(word: str, folded: str) -> bool:
