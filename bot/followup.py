@@ -16,15 +16,16 @@ from core.text import clean, fold
 # ("how much time" is a time question), online before where ("nộp online ở đâu") and the specific before the general.
 ASPECT_PHRASES: dict[str, tuple[str, ...]] = {
     "processing_time": (
-        "bao lau", "mat bao lau", "may ngay", "bao nhieu ngay", "thoi gian giai quyet", "thoi gian xu ly",
+        "bao lau", "mat bao lau", "may ngay", "mat may ngay", "mat bao nhieu ngay", "bao nhieu ngay",
+        "thoi gian giai quyet", "thoi gian xu ly",
         "thoi han", "thoi gian", "khi nao co ket qua", "khi nao nhan", "bao gio co", "bao gio nhan",
         "how long", "how many days", "how much time", "processing time", "when will i get", "when do i get",
         "how soon",
     ),
     "fees": (
-        "le phi", "phi", "bao nhieu tien", "het bao nhieu", "het bao nhieu tien", "mat phi", "mat bao nhieu",
-        "ton bao nhieu", "chi phi", "gia bao nhieu", "mien phi", "tien", "fee", "fees", "cost", "costs", "how much",
-        "price", "charge", "pay", "free",
+        "le phi", "phi", "bao nhieu tien", "het bao nhieu", "het bao nhieu tien", "mat phi", "mat tien",
+        "mat bao nhieu", "ton bao nhieu", "chi phi", "gia bao nhieu", "mien phi", "tien", "fee", "fees", "cost",
+        "costs", "how much", "price", "charge", "pay", "free",
     ),
     "online_link": (
         "truc tuyen", "online", "qua mang", "dich vu cong", "link", "website", "trang web", "tren mang",

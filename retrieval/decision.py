@@ -100,15 +100,29 @@ def unmatched_case(question: str, titles: list[str]) -> str | None:
     return None
 
 
-# Two candidates whose titles share this much of their words are the same procedure at different levels or in
-# variants ("… cấp tỉnh" / "… cấp xã"): the bot asks which one rather than pick by a hair.
+# Words that tell one level or place of a procedure from another: "… (cấp tỉnh)", "… thực hiện tại cấp xã".
+_LEVEL_WORDS = frozenset(
+    {"cap", "tinh", "xa", "huyen", "trung", "uong", "bo", "thuc", "hien", "tai", "thanh", "pho", "quan", "phuong"}
+)
+
+
+def twin_titles(first: str, second: str, *, imported: bool = False) -> bool:
+    """Whether two titles are one procedure at two levels or places: the same words once level words and what is in
+    brackets are left out ("Xóa đăng ký thường trú" is another procedure than "Đăng ký thường trú"). Two imported
+    records are twins already when they share most of their words: the national file's titles of one procedure's
+    variants differ in more than level words, and its distinct procedures rarely come that close."""
+    a, b = _title_core(first), _title_core(second)
+    if not a or not b:
+        return False
+    return a == b or (imported and len(a & b) / len(a | b) >= TWIN_TITLES)
+
+
 TWIN_TITLES = 0.75  # "Đăng ký khai sinh" and "Đăng ký khai tử" share 3 of 5 words and are not variants
 
 
-def twin_titles(first: str, second: str) -> bool:
-    """Whether two titles are the same procedure's in all but a few words."""
-    a, b = set(re.findall(r"\w+", fold(first))), set(re.findall(r"\w+", fold(second)))
-    return bool(a and b) and len(a & b) / len(a | b) >= TWIN_TITLES
+def _title_core(title: str) -> frozenset[str]:
+    words = re.findall(r"\w+", re.sub(r"\([^)]*\)", " ", fold(title)))
+    return frozenset(w for w in words if w not in _LEVEL_WORDS)
 
 
 @dataclass(frozen=True)
@@ -158,7 +172,11 @@ def signals(question: str, result: SearchResult) -> Signals:
             first
             and second
             and not (first.entry.curated and not second.entry.curated)
-            and twin_titles(first.entry.title("vi"), second.entry.title("vi"))
+            and twin_titles(
+                first.entry.title("vi"),
+                second.entry.title("vi"),
+                imported=not first.entry.curated and not second.entry.curated,
+            )
         ),
         case_of_first=(case := unmatched_case(question, list(first.entry.titles.values())) if first else None),
         case_of_all=case if case and first and not _variant_naming(question, first, cands[1:5]) else None,

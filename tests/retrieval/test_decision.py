@@ -119,6 +119,11 @@ def test_one_procedure_in_two_variants_is_asked_about_not_picked() -> None:
     )
     assert not twin_titles("Đăng ký khai sinh", "Đăng ký kết hôn")
     assert not twin_titles("", "Đăng ký kết hôn")
+    assert twin_titles("Đăng ký khai tử (cấp xã)", "Đăng ký khai tử thực hiện tại cấp huyện")
+    assert not twin_titles("Đăng ký thường trú", "Xóa đăng ký thường trú")  # another procedure, not a level
+    issue, reissue = "Cấp giấy phép khai thác thủy sản ven bờ", "Cấp lại giấy phép khai thác thủy sản ven bờ"
+    assert twin_titles(issue, reissue, imported=True)  # the national file's variants of one procedure
+    assert not twin_titles(issue, reissue)
 
 
 def test_a_case_the_question_names_and_no_title_names_is_reported() -> None:
