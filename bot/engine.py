@@ -210,19 +210,22 @@ class ConversationEngine:
             # they are about that procedure
             return self._answer(session, conv, current, lang, part)
         if result.status == CLARIFY:
-            offered = result.candidates[: result.offer]
-            conv.state = {**conv.state, "offered": [c["slug"] for c in offered]}
-            if follow.aspect:
-                conv.state = {**conv.state, "pending_part": follow.aspect}
-            buttons = [Button(_short(c["title"]), f"p:{c['slug']}") for c in offered]
-            # "kết hôn với người nước ngoài" when only the domestic procedure is known: say so, do not pass one
-            # off as the other
-            intro = say("clarify_missing", lang, case=say(f"case_{result.missing}", lang)) if result.missing else None
-            text = intro or say("clarify", lang)
-            return Outcome(CLARIFY, [Reply(text, [*buttons, self._person_button(lang)])])
+            return self._clarify(conv, result, lang, follow.aspect)
         if result.status == ESCALATED:
             return self._escalate(session, conv, text, "low_confidence", lang, result.candidates[:5])
         return Outcome(DECLINED, [Reply(say("declined", lang), [self._person_button(lang)])])
+
+    def _clarify(self, conv: Conversation, result: AskResult, lang: str, aspect: str | None) -> Outcome:
+        """The best candidates as buttons; the part asked for is kept for the button the citizen presses."""
+        offered = result.candidates[: result.offer]
+        conv.state = {**conv.state, "offered": [c["slug"] for c in offered]}
+        if aspect:
+            conv.state = {**conv.state, "pending_part": aspect}
+        buttons = [Button(_short(c["title"]), f"p:{c['slug']}") for c in offered]
+        # "kết hôn với người nước ngoài" when only the domestic procedure is known: say so, do not pass one off as
+        # the other
+        prompt = say("clarify_missing", lang, case=say(f"case_{result.missing}", lang)) if result.missing else None
+        return Outcome(CLARIFY, [Reply(prompt or say("clarify", lang), [*buttons, self._person_button(lang)])])
 
     def _answer(self, session: Session, conv: Conversation, slug: str, lang: str, part: str) -> Outcome:
         """A procedure's card, or the part of it asked for."""

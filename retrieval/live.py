@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 BUILDER_WAIT_SECONDS = 60.0  # past this the worker stops waiting for the builder and builds the index itself
 LOAD_RETRY_SECONDS = 0.03
+RECHECK_SECONDS = 0.5  # while waiting for the builder, how often the database's version is read again
 
 
 class Answering(Protocol):
@@ -62,9 +63,17 @@ class LiveIndex:
         retriever = Retriever.load(folder, embedder)
         if retriever is None and builder_running(settings.index_dir):  # it is on it: wait rather than compete
             deadline = self.clock() + BUILDER_WAIT_SECONDS
+            recheck = self.clock() + RECHECK_SECONDS
             while retriever is None and self.clock() < deadline and builder_running(settings.index_dir):
                 time.sleep(LOAD_RETRY_SECONDS)
                 retriever = Retriever.load(folder, embedder)
+                if retriever is None and self.clock() >= recheck:
+                    # The knowledge base may have moved on meanwhile (the builder then builds the newer version,
+                    # and may prune this one): the next poll takes whatever is current.
+                    recheck = self.clock() + RECHECK_SECONDS
+                    with session_scope() as session:
+                        if index_version(session) != wanted:
+                            return False
         if retriever is None:  # no builder (an app run in-process, as tests do), or it failed: build it here
             with session_scope() as session:
                 retriever = open_retriever(session, embedder=embedder)
