@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,19 +165,34 @@ def _closed(text: str) -> bool:
 
 def block_text(block: Block) -> str:
     """One block as plain text."""
+    return _render(block, str, _same, _same)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _render(
+    block: Block, esc: Callable[[object], str], bold: Callable[[str], str], italic: Callable[[str], str]
+) -> str:
+    """One block with the channel's escaping and emphasis: the plain text and Telegram's HTML share this layout."""
     kind = block.get("type")
     label = str(block.get("label") or "")
-    if kind == "field":
-        return f"{label}: {block.get('text', '')}" if label else str(block.get("text", ""))
-    if kind == "link":
-        return f"{label}: {block.get('url', '')}" if label else str(block.get("url", ""))
+    head = bold(f"{esc(label)}:") if label else ""
+    if kind == "heading":
+        return bold(esc(block.get("text", "")))
+    if kind == "note":
+        return italic(esc(block.get("text", "")))
+    if kind in ("field", "link"):
+        value = esc(block.get("text" if kind == "field" else "url", ""))
+        return f"{head} {value}" if head else value
     if kind == "list":
-        lines = [f"{label}:"] if label else []
-        lines += [f"• {item}" for item in block.get("items", [])]
+        lines = [head] if head else []
+        lines += [f"• {esc(item)}" for item in block.get("items", [])]
         if block.get("more"):
-            lines.append(str(block["more"]))
+            lines.append(esc(block["more"]))
         return "\n".join(lines)
-    return str(block.get("text", ""))
+    return esc(block.get("text", ""))
 
 
 def plain_text(blocks: list[Block]) -> str:
@@ -190,23 +206,7 @@ def _esc(text: object) -> str:
 
 def block_html(block: Block) -> str:
     """One block in Telegram's HTML: bold headings and labels, the small print in italics, every value escaped."""
-    kind = block.get("type")
-    label = str(block.get("label") or "")
-    head = f"<b>{_esc(label)}:</b>" if label else ""
-    if kind == "heading":
-        return f"<b>{_esc(block.get('text', ''))}</b>"
-    if kind == "note":
-        return f"<i>{_esc(block.get('text', ''))}</i>"
-    if kind in ("field", "link"):
-        value = _esc(block.get("text" if kind == "field" else "url", ""))
-        return f"{head} {value}" if head else value
-    if kind == "list":
-        lines = [head] if head else []
-        lines += [f"• {_esc(item)}" for item in block.get("items", [])]
-        if block.get("more"):
-            lines.append(_esc(block["more"]))
-        return "\n".join(lines)
-    return _esc(block.get("text", ""))
+    return _render(block, _esc, lambda text: f"<b>{text}</b>", lambda text: f"<i>{text}</i>")
 
 
 def telegram_html(blocks: list[Block]) -> str:
